@@ -1,0 +1,255 @@
+"""Correlated variational exciton, Psi = phi_e(r_e) phi_h(r_h) exp(-r_eh/lambda) / sqrt(N)
+(physics.md B.3), with lambda optimised.
+
+Energy from the exact identity (no Laplacian of the trial function, no interface-kink problem):
+
+    E(lambda) = E_e + E_h + <Phi^2 f^2 (c_e + c_h)> / (lambda^2 N) - (e^2 / 4 pi eps0 eps) <Phi^2 f^2 / r_eh> / N,
+
+c_i = hbar^2 / 2 m_i(r_i) (position dependent: mass jump at R), N = <Phi^2 f^2>. Each 6-D
+expectation reduces to a 2-D (r_e, r_h) integral with an analytic angular kernel (physics.md §D),
+evaluated with split Gauss-Legendre quadrature that respects the kinks at r_e = r_h and r = R:
+in-in and out-out blocks cut into Duffy triangles, mixed blocks tensor-product, the exterior
+mapped by r = R + L t / (1 - t). lambda* is found by safeguarded Newton in s = log(lambda) and
+differentiated implicitly: ds*/dp = -(d2E/ds dp)/(d2E/ds2).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qdsim.constants import BOHR_nm, E2_4PIEPS0_eV_nm
+from qdsim.model.quadrature import gauss_legendre_01
+from qdsim.model.well import WellState
+from qdsim.status import Status
+
+__all__ = ["ExcitonNodes", "ExcitonState", "energy_of_log_lambda", "optimise", "quadrature_nodes"]
+
+_FOUR_PI = 4.0 * np.pi
+_EIGHT_PI2 = 8.0 * np.pi**2
+#: Search interval of lambda in units of the dot's a_B; hitting it sets LAMBDA_AT_BOUND.
+LAMBDA_BOUNDS_AB = (0.02, 50.0)
+
+
+class ExcitonNodes(NamedTuple):
+    """lambda-independent quadrature data of the 2-D integrals (arrays over nodes).
+
+    `w`: 8 pi^2 u_e^2 u_h^2 / (r_e r_h) times the quadrature weight (nm^-4 * nm^2);
+    `c`: c_e(r_e) + c_h(r_h) (eV nm^2); `a` = |r_e - r_h|, `d` = 2 min(r_e, r_h) (nm).
+    """
+
+    w: jax.Array
+    c: jax.Array
+    a: jax.Array
+    d: jax.Array
+
+
+class ExcitonState(NamedTuple):
+    energy_eV: jax.Array  # exchange-free exciton energy above Eg (E_e + E_h + correlation), eV
+    lam_nm: jax.Array
+    contact_density_nm3: jax.Array
+    overlap2: jax.Array
+    status: jax.Array
+
+
+def _u_in(st: WellState, r):
+    return st.amp_in * jnp.sin(st.k_nm * r)
+
+
+def _u_out(st: WellState, rho):
+    return st.amp_out * jnp.exp(-st.kappa_nm * rho)
+
+
+def quadrature_nodes(e: WellState, h: WellState, R, n: int) -> ExcitonNodes:
+    """Nodes and weights of the split 2-D quadrature (6 n^2 nodes) for the states e, h."""
+    t_np, w_np = gauss_legendre_01(n)
+    t1, t2 = (jnp.asarray(v) for v in np.meshgrid(t_np, t_np, indexing="ij"))
+    w12 = jnp.asarray(np.outer(w_np, w_np))
+    t1, t2, w12 = t1.ravel(), t2.ravel(), w12.ravel()
+    # Exterior length scale: the slower of the two decays.
+    L = 1.0 / jnp.minimum(e.kappa_nm, h.kappa_nm)
+
+    blocks = []
+    # in-in, triangle r_e <= r_h: r_h = R t1, r_e = r_h t2.
+    rh = R * t1
+    re = rh * t2
+    jac = R * rh * w12
+    blocks.append((re, rh, jac, _u_in(e, re), _u_in(h, rh), e.c_in, h.c_in, rh * (1 - t2), 2 * re))
+    # in-in, triangle r_h <= r_e.
+    re = R * t1
+    rh = re * t2
+    jac = R * re * w12
+    blocks.append((re, rh, jac, _u_in(e, re), _u_in(h, rh), e.c_in, h.c_in, re * (1 - t2), 2 * rh))
+    # out-out, triangle rho_e <= rho_h: rho_h = L t1/(1-t1), rho_e = rho_h t2.
+    q = t1 / (1.0 - t1)
+    rho_big = L * q
+    jac_big = L / (1.0 - t1) ** 2
+    rho_small = rho_big * t2
+    jac = jac_big * rho_big * w12
+    a_oo = rho_big * (1 - t2)
+    blocks.append(
+        (R + rho_small, R + rho_big, jac, _u_out(e, rho_small), _u_out(h, rho_big),
+         e.c_out, h.c_out, a_oo, 2 * (R + rho_small))
+    )  # fmt: skip
+    blocks.append(
+        (R + rho_big, R + rho_small, jac, _u_out(e, rho_big), _u_out(h, rho_small),
+         e.c_out, h.c_out, a_oo, 2 * (R + rho_small))
+    )  # fmt: skip
+    # in-out (r_e inside, r_h outside) and out-in: tensor products.
+    r_in = R * t1
+    rho_out = L * t2 / (1.0 - t2)
+    jac = R * (L / (1.0 - t2) ** 2) * w12
+    a_io = R + rho_out - r_in
+    blocks.append(
+        (r_in, R + rho_out, jac, _u_in(e, r_in), _u_out(h, rho_out), e.c_in, h.c_out, a_io, 2 * r_in)
+    )
+    blocks.append(
+        (R + rho_out, r_in, jac, _u_out(e, rho_out), _u_in(h, r_in), e.c_out, h.c_in, a_io, 2 * r_in)
+    )
+
+    w_all, c_all, a_all, d_all = [], [], [], []
+    for re, rh, jac, ue, uh, ce, ch, a, d in blocks:
+        w_all.append(_EIGHT_PI2 * jac * (ue * ue) * (uh * uh) / (re * rh))
+        c_all.append(jnp.broadcast_to(ce + ch, re.shape))
+        a_all.append(a)
+        d_all.append(d)
+    return ExcitonNodes(*(jnp.concatenate(v) for v in (w_all, c_all, a_all, d_all)))
+
+
+def _moments(nodes: ExcitonNodes, beta):
+    """(N, T, V): sums of w K1, w c K1, w K0 with the analytic radial-angular kernels.
+
+    K1 = int_a^{a+d} s e^{-beta s} ds, K0 = int_a^{a+d} e^{-beta s} ds, written with expm1 so that
+    short intervals keep full precision.
+    """
+    ea = jnp.exp(-beta * nodes.a)
+    em = jnp.expm1(-beta * nodes.d)
+    ba, bd = beta * nodes.a, beta * nodes.d
+    k1 = ea * (-(1.0 + ba) * em - bd * (1.0 + em)) / (beta * beta)
+    k0 = -ea * em / beta
+    wk1 = nodes.w * k1
+    return jnp.sum(wk1), jnp.sum(wk1 * nodes.c), jnp.sum(nodes.w * k0)
+
+
+def energy_of_log_lambda(s, nodes: ExcitonNodes, coulomb_eV_nm):
+    """E(lambda) - E_e - E_h (eV) at s = log(lambda / nm); `coulomb_eV_nm` = e^2/(4 pi eps0 eps)."""
+    lam_inv = jnp.exp(-s)
+    N, T, V = _moments(nodes, 2.0 * lam_inv)
+    return (T * lam_inv * lam_inv - coulomb_eV_nm * V) / N
+
+
+def _dE(s, nodes, kc):
+    return jax.jvp(lambda x: energy_of_log_lambda(x, nodes, kc), (s,), (jnp.ones_like(s),))[1]
+
+
+def _dE_d2E(s, nodes, kc):
+    return jax.jvp(lambda x: _dE(x, nodes, kc), (s,), (jnp.ones_like(s),))
+
+
+def _newton(nodes, kc, s0, lo, hi, iters, tol):
+    """Safeguarded Newton on dE/ds = 0 in [lo, hi]; returns (s, last |step|).
+
+    Newton converges quadratically, so once a step is below sqrt(tol) the error left after
+    applying it is O(step^2) < tol: the loop stops there instead of taking one more step.
+    """
+    stop = jnp.sqrt(tol)
+
+    def cond(carry):
+        i, _, step = carry
+        return (i < iters) & (jnp.abs(step) > stop)
+
+    def body(carry):
+        i, s, _ = carry
+        g1, g2 = _dE_d2E(s, nodes, kc)
+        newton = -g1 / jnp.where(g2 > 0, g2, 1.0)
+        step = jnp.where(g2 > 0, newton, -0.5 * jnp.sign(g1))
+        step = jnp.clip(step, -0.7, 0.7)
+        s_new = jnp.clip(s + step, lo, hi)
+        return i + 1, s_new, s_new - s
+
+    _, s, step = jax.lax.while_loop(cond, body, (0, s0, jnp.asarray(jnp.inf, s0.dtype)))
+    return s, jnp.abs(step)
+
+
+def _make_argmin(iters: int, tol: float):
+    @jax.custom_jvp
+    def argmin(nodes, kc, s0, lo, hi):
+        return _newton(nodes, kc, s0, lo, hi, iters, tol)
+
+    @argmin.defjvp
+    def argmin_jvp(primals, tangents):
+        nodes, kc, s0, lo, hi = primals
+        dnodes, dkc = tangents[0], tangents[1]
+        s, step = argmin(*primals)
+        g1_p = jax.jvp(lambda n, k: _dE(s, n, k), (nodes, kc), (dnodes, dkc))[1]
+        _, g2 = _dE_d2E(s, nodes, kc)
+        ds = -g1_p / g2
+        return (s, step), (ds, jnp.zeros_like(step))
+
+    return argmin
+
+
+_ARGMIN: dict[tuple[int, float], object] = {}
+
+
+def _argmin(nodes, kc, s0, lo, hi, iters, tol):
+    key = (iters, tol)
+    if key not in _ARGMIN:
+        _ARGMIN[key] = _make_argmin(iters, tol)
+    return _ARGMIN[key](nodes, kc, s0, lo, hi)
+
+
+def _one_d(e: WellState, h: WellState, R, n: int):
+    """(4 pi int u_e^2 u_h^2 / r^2 dr, 4 pi int u_e u_h dr): split at R, exterior mapped."""
+    t, w = (jnp.asarray(v) for v in gauss_legendre_01(n))
+    r = R * t
+    ue, uh = _u_in(e, r), _u_in(h, r)
+    c_in = jnp.sum(R * w * (ue * uh / r) ** 2)
+    o_in = jnp.sum(R * w * ue * uh)
+    L = 1.0 / (e.kappa_nm + h.kappa_nm)
+    rho = L * t / (1.0 - t)
+    jac = L / (1.0 - t) ** 2 * w
+    ue, uh = _u_out(e, rho), _u_out(h, rho)
+    c_out = jnp.sum(jac * (ue * uh / (R + rho)) ** 2)
+    o_out = jnp.sum(jac * ue * uh)
+    return _FOUR_PI * (c_in + c_out), _FOUR_PI * (o_in + o_out)
+
+
+def optimise(e: WellState, h: WellState, R, eps, mu, config) -> ExcitonState:
+    """Optimise lambda and return energy (above Eg, eV), lambda (nm), contact density (nm^-3),
+    overlap^2 and status bits (LAMBDA_NOT_CONVERGED, LAMBDA_AT_BOUND). `mu` = reduced mass of the
+    in-dot masses (m0), used only for the starting guess and the search bounds."""
+    nodes = quadrature_nodes(e, h, R, config.n_quad)
+    kc = E2_4PIEPS0_eV_nm / eps
+    aB = BOHR_nm * eps / mu
+    # Starting guess: lambda*/a_B ~ 1 + 1/(1 + 0.5 (R_eff/a_B)^1.5) interpolates the optimum of the
+    # impenetrable sphere (2.0077 a_B as R -> 0, a_B in the bulk; physics.md C.2 within ~3 %),
+    # with R_eff = R + 1/(2 kappa) widened by the leakage into the matrix.
+    leak = jnp.where(e.amp_out > 0, 0.5 / e.kappa_nm, 0.0) + jnp.where(
+        h.amp_out > 0, 0.5 / h.kappa_nm, 0.0
+    )
+    r_eff = (R + 0.5 * leak) / aB
+    s0 = jnp.log(aB * (1.0 + 1.0 / (1.0 + 0.5 * r_eff**1.5)))
+    lo = jnp.log(LAMBDA_BOUNDS_AB[0] * aB)
+    hi = jnp.log(LAMBDA_BOUNDS_AB[1] * aB)
+    s, step = _argmin(
+        nodes, kc, jax.lax.stop_gradient(s0), jax.lax.stop_gradient(lo),
+        jax.lax.stop_gradient(hi), config.lam_iters, config.lam_tol,
+    )  # fmt: skip
+    corr = energy_of_log_lambda(s, nodes, kc)
+    lam = jnp.exp(s)
+    N, _, _ = _moments(nodes, 2.0 / lam)
+    contact, ovl = _one_d(e, h, R, config.n_quad_1d)
+    status = jnp.where(step <= jnp.sqrt(config.lam_tol), 0, int(Status.LAMBDA_NOT_CONVERGED))
+    at_bound = (s <= lo + 1e-9) | (s >= hi - 1e-9)
+    status = status | jnp.where(at_bound, int(Status.LAMBDA_AT_BOUND), 0)
+    return ExcitonState(
+        energy_eV=e.energy_eV + h.energy_eV + corr,
+        lam_nm=lam,
+        contact_density_nm3=contact / N,
+        overlap2=ovl * ovl / N,
+        status=status.astype(jnp.int32),
+    )

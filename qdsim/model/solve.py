@@ -1,0 +1,188 @@
+"""`solve_sphere`: the forward model of one buried dot (vectorise with `jax.vmap`).
+
+One jitted kernel (`_kernel`) does: finite well for electron and hole (BDD) -> variational
+exciton -> first-order exchange -> radiative rate, and returns a `SphereSolution` with status
+flags. Nothing raises inside it; `solve_sphere` validates concrete input and raises `ValueError`
+/ `SolveError` for a scalar call, and passes flags through when traced (vmap, jit, grad).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qdsim._x64 import float64, require_x64
+from qdsim.model import exchange, exciton, well
+from qdsim.model.types import SolverConfig, SphereParams, SphereSolution
+from qdsim.status import FAILURE_MASK, Status, raise_for_status
+
+__all__ = ["solve_sphere"]
+
+# A harmless stand-in dot, substituted where the input is invalid (outputs are masked to NaN).
+_SAFE = SphereParams(1.5, 0.2, 0.2, 0.2, 0.2, 9.0, math.inf, math.inf, 0.0, 0.0, 0.0, 0.0)
+_SAFE_R = 5.0
+
+_POSITIVE = ("me_in", "mh_in", "me_out", "mh_out", "eps")
+
+
+def _input_flags(p: SphereParams, R):
+    """INVALID_INPUT / NOT_TYPE_I bits from the raw input (jittable)."""
+    leaves = [jnp.asarray(v) for v in p] + [jnp.asarray(R)]
+    nan = functools.reduce(jnp.logical_or, [jnp.isnan(v) for v in leaves])
+    bad = nan | ~(R > 0) | ~jnp.isfinite(R) | ~jnp.isfinite(p.Eg_eV)
+    for name in _POSITIVE:
+        v = getattr(p, name)
+        bad = bad | ~(v > 0) | ~jnp.isfinite(v)
+    bad = bad | (p.dSR_eV < 0) | (p.hwLT_eV < 0) | ~jnp.isfinite(p.dSR_eV) | ~jnp.isfinite(p.hwLT_eV)
+    bad = bad | (p.eps_bg_in < 0) | (p.eps_bg_out < 0)
+    bad = bad | ~jnp.isfinite(p.eps_bg_in) | ~jnp.isfinite(p.eps_bg_out)
+    not_type_i = ~(p.dEc_eV > 0) | ~(p.dEv_eV > 0)
+    flags = jnp.where(bad, int(Status.INVALID_INPUT), 0)
+    flags = flags | jnp.where(~bad & not_type_i, int(Status.NOT_TYPE_I), 0)
+    return flags.astype(jnp.int32)
+
+
+def _kernel_unjitted(p: SphereParams, R, config: SolverConfig) -> SphereSolution:
+    flags = _input_flags(p, R)
+    ok_in = flags == 0
+    p = SphereParams(*(jnp.where(ok_in, v, s) for v, s in zip(p, _SAFE, strict=True)))
+    R = jnp.where(ok_in, R, _SAFE_R)
+
+    e = well.ground_state(p.me_in, p.me_out, p.dEc_eV, R, config.root_iters,
+                          Status.NO_BOUND_ELECTRON)  # fmt: skip
+    h = well.ground_state(p.mh_in, p.mh_out, p.dEv_eV, R, config.root_iters, Status.NO_BOUND_HOLE)
+    mu = p.me_in * p.mh_in / (p.me_in + p.mh_in)
+    x = exciton.optimise(e, h, R, p.eps, mu, config)
+    fs = exchange.fine_structure(
+        x.contact_density_nm3, x.overlap2, R, p.eps, mu, p.dSR_eV, p.hwLT_eV, p.eps_bg_in,
+        p.eps_bg_out,
+    )  # fmt: skip
+    energy = p.Eg_eV + x.energy_eV
+    bright = energy + fs.dark_bright_eV
+    rate = exchange.radiative_rate(bright, x.overlap2, p.eps, mu, p.hwLT_eV, p.eps_bg_in,
+                                   p.eps_bg_out)  # fmt: skip
+    lifetime = jnp.where(rate > 0, 1.0 / jnp.where(rate > 0, rate, 1.0), jnp.inf)
+
+    status = flags | e.status | h.status | x.status
+    # Warning: a carrier whose level lies closer to its barrier top than the exciton binding
+    # energy is held mainly by the other carrier, which the product ansatz (fixed single-particle
+    # states) describes poorly: the energy is then an upper bound off by up to ~meV.
+    binding = e.energy_eV + h.energy_eV - x.energy_eV
+    shallow = (p.dEc_eV - e.energy_eV < binding) | (p.dEv_eV - h.energy_eV < binding)
+    status = status | jnp.where(shallow, int(Status.NEAR_THRESHOLD), 0)
+    failed = (status & FAILURE_MASK) != 0
+    status = jnp.where(failed, status & FAILURE_MASK, status)  # warnings only on usable points
+
+    def mask(v):
+        return jnp.where(failed, jnp.nan, v)
+
+    return SphereSolution(
+        energy_eV=mask(energy),
+        bright_energy_eV=mask(bright),
+        dark_energy_eV=mask(energy),
+        dark_bright_eV=mask(fs.dark_bright_eV),
+        lam_nm=mask(x.lam_nm),
+        contact_density_nm3=mask(x.contact_density_nm3),
+        overlap2=mask(x.overlap2),
+        electron_level_eV=mask(e.energy_eV),
+        hole_level_eV=mask(h.energy_eV),
+        binding_energy_eV=mask(e.energy_eV + h.energy_eV - x.energy_eV),
+        radiative_rate_s=mask(rate),
+        radiative_lifetime_s=mask(lifetime),
+        status=status.astype(jnp.int32),
+    )
+
+
+_kernel = jax.jit(_kernel_unjitted, static_argnames="config")
+
+
+def _is_traced(tree) -> bool:
+    return any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves(tree))
+
+
+def validate(p: SphereParams, radius_nm) -> None:
+    """Raise ValueError naming the field, value and allowed range for bad concrete input."""
+    if not isinstance(p, SphereParams):
+        raise TypeError(f"expected qdsim.SphereParams, got {type(p).__name__}")
+    r = np.asarray(radius_nm, dtype=float)
+    if np.any(np.isnan(r)) or np.any(~(r > 0)) or np.any(~np.isfinite(r)):
+        raise ValueError(f"radius_nm must be finite and > 0 (nm), got {radius_nm!r}")
+    for name, value in zip(p._fields, p, strict=True):
+        v = np.asarray(value, dtype=float)
+        if np.any(np.isnan(v)):
+            raise ValueError(f"SphereParams.{name} is NaN")
+        if name in _POSITIVE and np.any(~(v > 0) | ~np.isfinite(v)):
+            raise ValueError(f"SphereParams.{name} must be finite and > 0, got {value!r}")
+        if name in ("dSR_eV", "hwLT_eV", "eps_bg_in", "eps_bg_out") and np.any(
+            (v < 0) | ~np.isfinite(v)
+        ):
+            raise ValueError(f"SphereParams.{name} must be finite and >= 0, got {value!r}")
+        if name == "Eg_eV" and np.any(~np.isfinite(v)):
+            raise ValueError(f"SphereParams.Eg_eV must be finite, got {value!r}")
+        if name in ("dEc_eV", "dEv_eV") and np.any(~(v > 0)):
+            raise ValueError(
+                f"SphereParams.{name} must be > 0 eV for a type-I dot (math.inf for an "
+                f"impenetrable sphere), got {value!r}"
+            )
+
+
+def solve_sphere(
+    p: SphereParams,
+    radius_nm,
+    *,
+    config: SolverConfig = SolverConfig(),
+    throw: bool | None = None,
+) -> SphereSolution:
+    """Solve the exciton of a sphere of radius `radius_nm` (nm) with parameters `p`.
+
+    Computes (physics.md B.1-B.5): electron and hole ground states of the finite spherical well
+    with BenDaniel-Duke matching; the variational exciton phi_e phi_h exp(-r_eh/lambda) with
+    lambda optimised (exact energy identity, split quadrature); first-order exchange (dark-bright
+    splitting) and the bright-state radiative rate.
+
+    **Arguments:**
+
+    - `p`: `SphereParams` (eV, m0); `dEc_eV`/`dEv_eV` may be `math.inf`.
+    - `radius_nm`: dot radius (nm).
+    - `config`: `SolverConfig` (static: a new value recompiles).
+    - `throw`: for concrete (untraced) input, raise `SolveError` when the point fails (default
+      True); `False` returns NaNs and the status instead. Ignored when traced (under `jax.vmap`,
+      `jax.jit` or `jax.grad` nothing can raise: read `status`).
+
+    **Returns:** `SphereSolution` (energies eV, lengths nm, rates 1/s, lifetimes s, `status`):
+    NumPy float64 arrays for concrete input, JAX arrays when traced.
+
+    **Raises:** `ValueError` for bad concrete input (R <= 0, non-positive masses or eps, NaN,
+    offsets <= 0); `SolveError` (a `ValueError`) when no exciton is bound; `TypeError` when
+    traced without float64 (see `qdsim.float64`).
+
+    Concrete calls always run in float64, whatever the JAX default. Inside your own
+    `jit`/`vmap`/`grad`, enable x64 or wrap the call in `with qdsim.float64():`.
+    """
+    if not isinstance(config, SolverConfig):
+        raise TypeError(f"config must be a qdsim.SolverConfig, got {type(config).__name__}")
+    if _is_traced((p, radius_nm)):
+        p = SphereParams(*(jnp.asarray(v) for v in p))
+        radius_nm = jnp.asarray(radius_nm)
+        require_x64(*p, radius_nm)
+        return _kernel(p, radius_nm, config)
+    validate(p, radius_nm)
+    with float64():
+        pj = SphereParams(*(jnp.asarray(v, dtype=jnp.float64) for v in p))
+        rj = jnp.asarray(radius_nm, dtype=jnp.float64)
+        shape = jnp.broadcast_shapes(rj.shape, *(v.shape for v in pj))
+        if shape:  # arrays: broadcast and vmap over the flattened points
+            flat = [jnp.broadcast_to(v, shape).ravel() for v in (*pj, rj)]
+            s = jax.vmap(lambda *a: _kernel(SphereParams(*a[:-1]), a[-1], config))(*flat)
+            s = SphereSolution(*(v.reshape(shape) for v in s))
+        else:
+            s = _kernel(pj, rj, config)
+        # NumPy out: float64 JAX arrays would be truncated by later arithmetic outside x64.
+        s = SphereSolution(*(np.asarray(v) for v in s))
+    if throw is not False:
+        raise_for_status(s.status, f"at radius_nm = {radius_nm!r}")
+    return s

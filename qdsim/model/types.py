@@ -1,0 +1,98 @@
+"""Pytrees of the forward model: inputs (`SphereParams`), static settings (`SolverConfig`) and
+outputs (`SphereSolution`). Leaves are numbers or arrays only, so any two instances stack, vmap
+and `jax.tree.map` freely (architecture.md §3.1)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from jax.typing import ArrayLike
+
+__all__ = ["SolverConfig", "SphereParams", "SphereSolution"]
+
+
+class SphereParams(NamedTuple):
+    """Physical inputs of one dot: a sphere of radius R (given separately) in a matrix.
+
+    **Fields** (units in the names; masses in free-electron masses m0):
+
+    - `Eg_eV`: band gap of the dot material (eV).
+    - `me_in`, `mh_in`: electron and hole effective masses inside the dot (m0).
+    - `me_out`, `mh_out`: the same in the matrix (m0); they enter the BenDaniel-Duke matching.
+    - `eps`: effective dielectric constant screening the e-h Coulomb interaction in the dot.
+    - `dEc_eV`, `dEv_eV`: conduction- and valence-band offsets, dot vs matrix (eV, > 0 for a
+      type-I dot); `math.inf` gives an impenetrable sphere.
+    - `dSR_eV`: bulk short-range exchange splitting Delta_SR^bulk (eV), default 0 (uncalibrated,
+      physics.md A.5).
+    - `hwLT_eV`: bulk longitudinal-transverse splitting hbar*omega_LT (eV), default 0; sets the
+      long-range exchange and the radiative rate (physics.md B.4-B.5).
+    - `eps_bg_in`, `eps_bg_out`: background dielectric constants of dot and matrix for the
+      dielectric-contrast exchange term, the local-field factor and the matrix index
+      n2 = sqrt(eps_bg_out) (B.4-B.5). 0 (default) means "equal to `eps`" [ASSUMPTION, §E].
+    """
+
+    Eg_eV: ArrayLike
+    me_in: ArrayLike
+    mh_in: ArrayLike
+    me_out: ArrayLike
+    mh_out: ArrayLike
+    eps: ArrayLike
+    dEc_eV: ArrayLike
+    dEv_eV: ArrayLike
+    dSR_eV: ArrayLike = 0.0
+    hwLT_eV: ArrayLike = 0.0
+    eps_bg_in: ArrayLike = 0.0
+    eps_bg_out: ArrayLike = 0.0
+
+
+class SolverConfig(NamedTuple):
+    """Numerical settings; a static (hashable) argument: changing one recompiles.
+
+    - `n_quad`: Gauss-Legendre order per dimension per piece of the split 2-D quadrature
+      (physics.md §D). 12 converges the exciton energy to ~1e-9 eV in the paper's regime.
+    - `n_quad_1d`: order of the 1-D integrals (contact density, overlap) per piece.
+    - `root_iters`: bisection steps of the single-particle root (fixed; 64 reaches float64
+      resolution of k R in (0, pi)).
+    - `lam_iters`: cap on safeguarded-Newton steps in log(lambda).
+    - `lam_tol`: convergence tolerance on the Newton step in log(lambda).
+    """
+
+    n_quad: int = 12
+    n_quad_1d: int = 32
+    root_iters: int = 64
+    lam_iters: int = 40
+    lam_tol: float = 1e-9
+
+
+class SphereSolution(NamedTuple):
+    """Results for one dot (arrays when vectorised). Failed points hold NaN and a status flag.
+
+    - `energy_eV`: exchange-free exciton energy Eg + E_e + E_h + correlation (eV); equals the dark
+      (J = 0) state energy at first order in the exchange.
+    - `bright_energy_eV`: bright triplet energy = energy_eV + dark_bright_eV (eV): the emission.
+    - `dark_energy_eV`: dark singlet energy (eV).
+    - `dark_bright_eV`: dark-bright splitting Delta_DB (eV), physics.md B.4.
+    - `lam_nm`: optimised correlation length lambda of f = exp(-r_eh/lambda) (nm).
+    - `contact_density_nm3`: integral of |Psi(r, r)|^2 d^3r (nm^-3), Psi normalised.
+    - `overlap2`: |integral of Psi(r, r) d^3r|^2 (dimensionless).
+    - `electron_level_eV`, `hole_level_eV`: single-particle confinement energies from the band
+      edges of the dot (eV).
+    - `binding_energy_eV`: Eg + E_e + E_h - energy_eV (eV), > 0 when correlation lowers E.
+    - `radiative_rate_s`: radiative rate of one bright component (1/s), B.5.
+    - `radiative_lifetime_s`: its inverse (s); inf when hwLT_eV = 0.
+    - `status`: int32 flags (`qdsim.Status`), 0 = ok.
+    """
+
+    energy_eV: ArrayLike
+    bright_energy_eV: ArrayLike
+    dark_energy_eV: ArrayLike
+    dark_bright_eV: ArrayLike
+    lam_nm: ArrayLike
+    contact_density_nm3: ArrayLike
+    overlap2: ArrayLike
+    electron_level_eV: ArrayLike
+    hole_level_eV: ArrayLike
+    binding_energy_eV: ArrayLike
+    radiative_rate_s: ArrayLike
+    radiative_lifetime_s: ArrayLike
+    status: ArrayLike
