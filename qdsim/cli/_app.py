@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the `qdsim` console script."""
     _load_verbs()
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except SystemExit:
         raise
     except (UserError, ValueError, FileNotFoundError, OSError) as exc:

@@ -1,0 +1,199 @@
+"""`phase_diagram`: the forward model on a (radius, x, ...) grid, as an xarray Dataset.
+
+The flattened grid is cut into equal chunks (the last one padded) so the kernel compiles once per
+chunk size; each chunk is one jitted `vmap` call (no Python loop over points). Memory is bounded
+by the chunk size. Runs in float64 whatever the JAX default.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from qdsim._x64 import float64
+from qdsim.constants import CODATA_YEAR
+from qdsim.model.solve import _kernel
+from qdsim.model.types import SolverConfig
+from qdsim.quantities import QUANTITIES
+from qdsim.status import FAILURE_MASK, flag_attrs
+
+__all__ = ["phase_diagram"]
+
+#: Default points per compiled chunk (CPU): ~0.2 MB of intermediates per point at n_quad = 12.
+DEFAULT_CHUNK = 2048
+_OVERRIDES = ("f_v", "bowing_Eg", "mass_ratio")
+_OVERRIDE_UNITS = {"f_v": "1", "bowing_Eg": "eV", "mass_ratio": "1"}
+_OVERRIDE_NAMES = {
+    "f_v": "valence-band share of the gap difference",
+    "bowing_Eg": "band-gap bowing parameter",
+    "mass_ratio": "hole-to-electron mass ratio at fixed reduced mass",
+}
+
+
+def _axis(name: str, values, lo=None, hi=None) -> np.ndarray:
+    a = np.atleast_1d(np.asarray(values, dtype=float))
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"{name} must be a scalar or a non-empty 1-D array, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or inf")
+    if lo is not None and np.any(a < lo) or hi is not None and np.any(a > hi):
+        raise ValueError(f"{name} must lie in [{lo}, {hi}], got min {a.min()}, max {a.max()}")
+    return a
+
+
+
+
+def _chunk_fn(system, config: SolverConfig, with_mass_ratio: bool) -> Callable:
+    def point(R, x, fv, bEg, mr):
+        p = system.sphere_params(
+            x, f_v=fv, bowing_Eg=bEg, mass_ratio=mr if with_mass_ratio else None
+        )
+        return _kernel(p, R, config)
+
+    return jax.jit(jax.vmap(point))
+
+
+def phase_diagram(
+    radius_nm,
+    x,
+    *,
+    system=None,
+    f_v=None,
+    bowing_Eg=None,
+    mass_ratio=None,
+    config: SolverConfig = SolverConfig(),
+    chunk_points: int | None = None,
+    progress: bool | Callable[[int, int], None] = False,
+) -> xr.Dataset:
+    """Solve the default (or given) system on the grid radius_nm x x and return a Dataset.
+
+    **Arguments:**
+
+    - `radius_nm`: dot radii (nm), 1-D; `x`: Br fractions in [0, 1], 1-D.
+    - `system`: a `qdsim.System` (default: `qdsim.load_system()`).
+    - `f_v`, `bowing_Eg` (eV), `mass_ratio` (m_h/m_e at fixed reduced mass): override the system
+      value; a scalar replaces it, a 1-D array adds a dimension of that name.
+    - `config`: `SolverConfig` (static).
+    - `chunk_points`: points per compiled chunk (default 2048, fewer for small grids).
+    - `progress`: True for a progress bar, or a callback `f(done_points, total_points)`.
+
+    **Returns:** `xarray.Dataset` with dims `radius` (nm), `x` (and any array-valued override);
+    variables `emission_energy`, `dark_bright_splitting`, `exchange_free_energy`,
+    `binding_energy`, `electron_level`, `hole_level` (eV), `radiative_lifetime` (s), `lam` (nm),
+    `contact_density` (nm-3), `overlap2` (1), each with `units`/`long_name`, and `status` (int32
+    flags, 0 = ok, CF `flag_masks`/`flag_meanings`; see `qdsim.Status`). Points without a bound
+    exciton (e.g. x near 1, where the dot is the matrix) hold NaN and a nonzero status.
+    """
+    from qdsim.materials.loader import load_system
+
+    system = load_system() if system is None else system
+    axes = {
+        "radius": _axis("radius_nm", radius_nm, lo=np.finfo(float).tiny),
+        "x": _axis("x", x, 0.0, 1.0),
+    }
+    defaults = {"f_v": system.values["f_v"], "bowing_Eg": system.values["bowing.Eg"],
+                "mass_ratio": 1.0}  # fmt: skip
+    given = {"f_v": f_v, "bowing_Eg": bowing_Eg, "mass_ratio": mass_ratio}
+    bounds = {"f_v": (0.0, 1.0), "bowing_Eg": (None, None), "mass_ratio": (1e-6, None)}
+    scalars: dict[str, float] = {}
+    for name in _OVERRIDES:
+        v = given[name]
+        if v is None:
+            scalars[name] = defaults[name]
+        elif np.ndim(v) == 0:
+            scalars[name] = float(_axis(name, v, *bounds[name])[0])
+        else:
+            axes[name] = _axis(name, v, *bounds[name])
+    with_mr = mass_ratio is not None
+
+    shape = tuple(a.size for a in axes.values())
+    mesh = np.meshgrid(*axes.values(), indexing="ij")
+    cols = {name: m.ravel() for name, m in zip(axes, mesh, strict=True)}
+    n = int(np.prod(shape))
+    inputs = [cols["radius"], cols["x"]] + [
+        cols.get(k, np.full(n, scalars.get(k, 1.0))) for k in _OVERRIDES
+    ]
+    chunk = int(chunk_points or min(DEFAULT_CHUNK, 1 << max(0, (n - 1).bit_length())))
+    if chunk < 1:
+        raise ValueError(f"chunk_points must be >= 1, got {chunk_points}")
+    n_chunks = -(-n // chunk)
+    pad = n_chunks * chunk - n
+    inputs = [np.concatenate([a, np.repeat(a[-1:], pad)]) for a in inputs]
+
+    report = _progress_callback(progress, n)
+    out: dict[str, list[np.ndarray]] = {}
+    with float64():
+        fn = _chunk_fn(system, config, with_mr)
+        for i in range(n_chunks):
+            sl = slice(i * chunk, (i + 1) * chunk)
+            res = fn(*(jnp.asarray(a[sl], dtype=jnp.float64) for a in inputs))
+            for field, val in res._asdict().items():
+                out.setdefault(field, []).append(np.asarray(val))
+            report(min((i + 1) * chunk, n))
+    report(None)
+    flat = {k: np.concatenate(v)[:n].reshape(shape) for k, v in out.items()}
+
+    dims = tuple(axes)
+    coords = {
+        "radius": ("radius", axes["radius"], {"units": "nm", "long_name": "dot radius"}),
+        "x": ("x", axes["x"], {"units": "1", "long_name": "Br fraction x in FAPb(I1-xBrx)3"}),
+    }
+    for name in _OVERRIDES:
+        if name in axes:
+            coords[name] = (name, axes[name], {"units": _OVERRIDE_UNITS[name],
+                                               "long_name": _OVERRIDE_NAMES[name]})  # fmt: skip
+    data_vars = {}
+    for name, q in QUANTITIES.items():
+        data_vars[name] = (dims, flat[q.field], {"units": q.units, "long_name": q.long_name,
+                                                 "description": q.description})  # fmt: skip
+    data_vars["status"] = (dims, flat["status"].astype(np.int32), flag_attrs())
+    attrs = {
+        "title": "qdsim phase diagram: emission energy and dark-bright splitting",
+        "qdsim_version": _version(),
+        "jax_version": jax.__version__,
+        "codata": CODATA_YEAR,
+        "device": f"{jax.default_backend()} ({platform.machine()})",
+        "config": json.dumps(config._asdict()),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "failed_points": int(np.count_nonzero(flat["status"] & FAILURE_MASK)),
+        **system.provenance(),
+        **{f"{k}_value": v for k, v in scalars.items() if k in given and given[k] is not None},
+    }
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _version() -> str:
+    from qdsim import __version__
+
+    return __version__
+
+
+def _progress_callback(progress, total: int):
+    if callable(progress):
+        return lambda done: None if done is None else progress(done, total)
+    if not progress:
+        return lambda done: None
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}", BarColumn(),
+        "{task.completed}/{task.total} points", TimeElapsedColumn(), TimeRemainingColumn(),
+        transient=False,
+    )  # fmt: skip
+    task = bar.add_task("phase diagram", total=total)
+    bar.start()
+
+    def report(done):
+        if done is None:
+            bar.stop()
+        else:
+            bar.update(task, completed=done)
+
+    return report
