@@ -28,7 +28,9 @@ _EXPORTS: dict[str, str] = {
     "fit_peaks": "spectra",
     "fit_zeeman": "zeeman",
     "zeeman_energies": "zeeman",
+    "zeeman_states": "zeeman",
     "fit_linewidth": "linewidth",
+    "fit_replicas": "linewidth",
 }
 
 
