@@ -7,7 +7,7 @@ every photon record, plus (T3 mode) the sync index and micro time. It is built b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,11 @@ class PhotonStream:
     - `duration_s`: acquisition duration (s). When not given, the span of `time_ps` is used.
     - `header`: the file header tags (empty for arrays).
     - `path`: the source file, when read from one.
+    - `start_ps`: start of the time interval the stream covers (ps): 0 for a whole file, the
+      previous chunk's end for a chunk of `iter_photons`; None when unknown (arrays). The
+      interval is `[start_ps, start_ps + duration_s)`, so chunk durations add up to the file's.
+    - `record_type`: the file's record type (ptufile's names, e.g. "PicoHarpT2"), else None.
+    - `resolution_ps`: time-tag resolution (ps): T2 tick, T3 micro-time bin; None if unknown.
 
     Raises `ValueError` for mismatched lengths, non-integer times or unsorted times.
     """
@@ -45,6 +50,9 @@ class PhotonStream:
     duration_s: float | None = None
     header: Mapping[str, Any] = field(default_factory=dict)
     path: str | None = None
+    start_ps: int | None = None
+    record_type: str | None = None
+    resolution_ps: float | None = None
 
     def __post_init__(self) -> None:
         t = np.asarray(self.time_ps)
@@ -75,6 +83,44 @@ class PhotonStream:
         elif not (np.isfinite(self.duration_s) and self.duration_s >= 0):
             raise ValueError(f"duration_s must be finite and >= 0, got {self.duration_s}")
 
+    @classmethod
+    def concatenate(cls, streams: Sequence[PhotonStream]) -> PhotonStream:
+        """One stream from consecutive chunks (e.g. of `iter_photons`): arrays joined, durations
+        added, metadata from the first chunk. Raises `ValueError` if times go backwards."""
+        streams = list(streams)
+        if not streams:
+            raise ValueError("no streams to concatenate")
+        first = streams[0]
+        t3 = first.micro_ps is not None
+
+        def cat(name: str) -> np.ndarray | None:
+            parts = [getattr(s, name) for s in streams]
+            if any(p is None for p in parts):
+                return None
+            return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+        if all(s.start_ps is not None for s in streams):  # exact: whole picoseconds
+            last = streams[-1]
+            end_ps = last.start_ps + round(last.duration_s * 1e12)
+            duration_s = (end_ps - first.start_ps) * 1e-12
+        else:
+            duration_s = float(sum(s.duration_s for s in streams))
+        return cls(
+            time_ps=cat("time_ps"),
+            channel=cat("channel"),
+            micro_ps=cat("micro_ps") if t3 else None,
+            sync_index=cat("sync_index") if t3 else None,
+            sync_period_ps=first.sync_period_ps,
+            marker_time_ps=cat("marker_time_ps"),
+            marker_bits=cat("marker_bits"),
+            duration_s=duration_s,
+            header=first.header,
+            path=first.path,
+            start_ps=first.start_ps,
+            record_type=first.record_type,
+            resolution_ps=first.resolution_ps,
+        )
+
     def __len__(self) -> int:
         return int(self.time_ps.size)
 
@@ -91,4 +137,7 @@ class PhotonStream:
         chans = ", ".join(f"{c}: {int(np.sum(self.channel == c))}" for c in self.channels)
         mode = "T3" if self.micro_ps is not None else "T2"
         src = f" from {self.path!r}" if self.path else ""
-        return f"PhotonStream({len(self)} photons, {mode}, {self.duration_s:.4g} s, channels {{{chans}}}{src})"
+        return (
+            f"PhotonStream({len(self)} photons, {mode}, {self.duration_s:.4g} s, "
+            f"channels {{{chans}}}{src})"
+        )

@@ -1,0 +1,29 @@
+"""Reading measurement files: photon time tags and TCSPC histograms.
+
+- `read_photons(path)` / `iter_photons(path, chunk_records)`: PicoQuant PTU (T2/T3, PicoHarp,
+  HydraHarp v1/v2, TimeHarp 260, MultiHarp record types; header through `ptufile`) and legacy
+  PicoHarp .pt2/.pt3 and HydraHarp .ht2/.ht3 files, to `PhotonStream`s with absolute times in
+  ps. Files are recognised by content.
+- `read_histogram(path)`: PHU files, PicoQuant ASCII histogram exports, two-column CSV, to one
+  `xarray.DataArray` per curve.
+- `count_records(path)`: census of a photon file's records (photons per channel, sync, marker
+  and overflow records).
+
+Channels follow ptufile's numbering (from 0). T2 sync records of the HydraHarp family are kept
+only on request, on channel `SYNC_CHANNEL` (-1).
+"""
+
+from __future__ import annotations
+
+from qdsim.analysis.io.ascii import read_histogram
+from qdsim.analysis.io.reader import count_records, iter_photons, open_records, read_photons
+from qdsim.analysis.io.records import SYNC_CHANNEL
+
+__all__ = [
+    "SYNC_CHANNEL",
+    "count_records",
+    "iter_photons",
+    "open_records",
+    "read_histogram",
+    "read_photons",
+]
