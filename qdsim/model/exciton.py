@@ -119,17 +119,39 @@ def quadrature_nodes(e: WellState, h: WellState, R, n: int) -> ExcitonNodes:
     return ExcitonNodes(*(jnp.concatenate(v) for v in (w_all, c_all, a_all, d_all)))
 
 
-def _moments(nodes: ExcitonNodes, beta):
-    """(N, T, V): sums of w K1, w c K1, w K0 with the analytic radial-angular kernels.
+_SERIES_X = 0.05  # below this, phi2 by its Taylor series (relative truncation < 1e-13)
 
-    K1 = int_a^{a+d} s e^{-beta s} ds, K0 = int_a^{a+d} e^{-beta s} ds, written with expm1 so that
-    short intervals keep full precision.
+
+def _phi1(x):
+    """(1 - e^-x)/x, stable for x -> 0 (-> 1)."""
+    small = jnp.abs(x) < 1e-8
+    xs = jnp.where(small, 1.0, x)
+    return jnp.where(small, 1.0 - 0.5 * x, -jnp.expm1(-xs) / xs)
+
+
+def _phi2(x):
+    """(1 - e^-x (1 + x))/x^2, stable for x -> 0 (-> 1/2): series below _SERIES_X."""
+    small = jnp.abs(x) < _SERIES_X
+    xs = jnp.where(small, 1.0, x)
+    direct = (-jnp.expm1(-xs) - xs * jnp.exp(-xs)) / (xs * xs)
+    # sum_{n>=2} (-1)^n (n-1) x^(n-2) / n!
+    series = 0.5 + x * (-1 / 3 + x * (1 / 8 + x * (-1 / 30 + x * (1 / 144 + x * (-1 / 840 + x / 5760)))))
+    return jnp.where(small, series, direct)
+
+
+def _moments(nodes: ExcitonNodes, beta):
+    """(N, T, V): sums of w K1, w c K1, w K0 with the analytic radial-angular kernels
+
+    K1 = int_a^{a+d} s e^{-beta s} ds = e^{-beta a} [a d phi1(beta d) + d^2 phi2(beta d)],
+    K0 = int_a^{a+d} e^{-beta s} ds = e^{-beta a} d phi1(beta d),
+
+    exact and free of cancellation for every beta d, including the uncorrelated limit beta -> 0.
     """
     ea = jnp.exp(-beta * nodes.a)
-    em = jnp.expm1(-beta * nodes.d)
-    ba, bd = beta * nodes.a, beta * nodes.d
-    k1 = ea * (-(1.0 + ba) * em - bd * (1.0 + em)) / (beta * beta)
-    k0 = -ea * em / beta
+    x = beta * nodes.d
+    p1 = _phi1(x)
+    k0 = ea * nodes.d * p1
+    k1 = ea * nodes.d * (nodes.a * p1 + nodes.d * _phi2(x))
     wk1 = nodes.w * k1
     return jnp.sum(wk1), jnp.sum(wk1 * nodes.c), jnp.sum(nodes.w * k0)
 
