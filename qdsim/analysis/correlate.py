@@ -189,18 +189,16 @@ def _count_numba(
     n_new = t.size - start
     if n_new <= 0:
         return np.zeros(nb, np.int64), 0, 0
-    nblocks = 1 if n_new < 65536 else 4 * numba.get_num_threads()
-    hist, tot = _count_parallel(
-        np.ascontiguousarray(t, np.int64),
-        np.ascontiguousarray(c, np.int64),
-        int(start),
-        int(ch_a),
-        int(ch_b),
-        int(b),
-        int(W),
-        int(nb),
-        int(nblocks),
-    )
+    t = np.ascontiguousarray(t, np.int64)
+    c = np.ascontiguousarray(c, np.int64)
+    if n_new < 65536:  # small: skip the thread pool's start-up cost
+        hist = np.zeros(nb, np.int64)
+        tot = np.zeros(2, np.int64)
+        _count_block(t, c, int(start), t.size, int(ch_a), int(ch_b), int(b), int(W), nb, hist, tot)
+    else:
+        nblocks = 4 * numba.get_num_threads()
+        args = (int(start), int(ch_a), int(ch_b), int(b), int(W), int(nb), int(nblocks))
+        hist, tot = _count_parallel(t, c, *args)
     return hist, int(tot[0]), int(tot[1])
 
 
