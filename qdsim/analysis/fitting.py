@@ -199,7 +199,7 @@ def _scoring_polish(
 ) -> tuple[np.ndarray, bool, str]:
     """Damped Fisher scoring (Levenberg-Marquardt on the Poisson likelihood) with an active set
     on the bounds. Converged when the Newton decrement g^T F^-1 g / 2 (the log-likelihood still
-    to gain) is below 1e-10. Returns (q, converged, message)."""
+    to gain) is below 1e-14 (or stops improving). Returns (q, converged, message)."""
     lam = 1e-3
     f, g, J, mu = prob.grad(q)
     stall = 0
@@ -220,7 +220,7 @@ def _scoring_polish(
             dec = 0.5 * float(ga @ np.linalg.solve(Fa, ga))
         except np.linalg.LinAlgError:
             dec = math.inf
-        if dec < 1e-10:
+        if dec < 1e-14:
             return q, True, "scoring converged"
         accepted = False
         for _ in range(30):

@@ -307,28 +307,40 @@ def find_period(
     frac = 0.5 * (y0 - y2) / den if den < 0 else 0.0
     P = (lag + frac) * b
     t0 = _circular_offset(d, n, P)
-    # refine: centroids of the peaks inside the window
-    bg = np.percentile(n, 20)
-    ks, cs, ws = [], [], []
-    kmin = math.ceil((d.min() + P / 4 - t0) / P)
-    kmax = math.floor((d.max() - P / 4 - t0) / P)
-    for k in range(kmin, kmax + 1):
-        c = t0 + k * P
-        sel = np.abs(d - c) <= P / 4
-        w = np.clip(n[sel] - bg, 0, None)
-        if w.sum() > 0:
-            ks.append(k)
-            cs.append(float(np.sum(w * d[sel]) / w.sum()))
-            ws.append(float(w.sum()))
-    if len(ks) >= 2:
+    # refine: centroids of the background-subtracted peaks; the windows shrink to a few peak
+    # widths (less background noise) and are re-centred
+    half = P / 4
+    for _ in range(4):
+        ph = np.mod(d - t0 + P / 2, P) - P / 2
+        valley = np.abs(ph) > 0.35 * P
+        bg = float(np.mean(n[valley])) if valley.any() else float(np.percentile(n, 20))
+        ks, cs, ws, m2 = [], [], [], 0.0
+        kmin = math.ceil((d.min() + half - t0) / P)
+        kmax = math.floor((d.max() - half - t0) / P)
+        for k in range(kmin, kmax + 1):
+            c = t0 + k * P
+            sel = np.abs(d - c) <= half
+            w = np.clip(n[sel] - bg, 0, None)
+            if w.sum() > 0:
+                ks.append(k)
+                cen = float(np.sum(w * d[sel]) / w.sum())
+                cs.append(cen)
+                ws.append(float(w.sum()))
+                m2 += float(np.sum(w * (d[sel] - cen) ** 2))
+        if ws:
+            rms = math.sqrt(m2 / sum(ws))
+            half = min(P / 4, max(6 * rms, 3 * b))
+        if len(ks) < 2:
+            break
         kk = np.asarray(ks, float)
         W = np.asarray(ws)
         A = np.vstack([np.ones_like(kk), kk]).T * np.sqrt(W)[:, None]
         sol, *_ = np.linalg.lstsq(A, np.asarray(cs) * np.sqrt(W), rcond=None)
-        if sol[1] > 2 * b and abs(sol[1] - P) < 0.25 * P:
-            P = float(sol[1])
-            t0 = float(sol[0])
-            t0 = t0 - P * round(t0 / P)
+        if not (sol[1] > 2 * b and abs(sol[1] - P) < 0.25 * P):
+            break
+        P = float(sol[1])
+        t0 = float(sol[0])
+        t0 = t0 - P * round(t0 / P)
     if _folded_significance(d, n, P, t0) < 8.0:
         raise ValueError(
             "no periodic side peaks stand out of the noise in the g2 window: not pulsed data, "
