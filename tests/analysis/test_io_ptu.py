@@ -86,6 +86,9 @@ def test_t2_sync_records_only_on_request(tmp_path, name):
     assert np.all(np.diff(both.time_ps) >= 0)
     only = read_photons(path, channels=[SYNC_CHANNEL])
     np.testing.assert_array_equal(only.time_ps, exact_ps(syncs, tick))
+    small = read_photons(path, include_sync=True, chunk_records=7)  # chunk edges anywhere
+    np.testing.assert_array_equal(small.time_ps, both.time_ps)
+    np.testing.assert_array_equal(small.channel, both.channel)
 
 
 @pytest.mark.parametrize("name", w.T3_NAMES)

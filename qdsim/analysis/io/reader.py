@@ -138,15 +138,15 @@ class _Assembler:
                 st = ticks_to_ps(d.sync_time, src.tick_ps)
                 t = np.concatenate([t, st])
                 ch = np.concatenate([ch, np.full(st.size, SYNC_CHANNEL, np.int64)])
-        ids, counts = np.unique(ch, return_counts=True)
-        for c, n in zip(ids.tolist(), counts.tolist(), strict=True):
-            self.seen[c] = self.seen.get(c, 0) + n
         if self.want is not None:
-            keep = np.isin(ch, self.want)
+            keep = np.zeros(ch.size, bool)
+            for c in self.want.tolist():
+                sel = ch == c
+                self.seen[c] = self.seen.get(c, 0) + int(np.count_nonzero(sel))
+                keep |= sel
             t, ch = t[keep], ch[keep]
             if self.t3:
                 sync, micro = sync[keep], micro[keep]
-        # end of the records so far, and the earliest time a later photon can have
         # no later photon can be earlier than `cutoff` (records are in time / sync order)
         unit = self.period if self.t3 else src.tick_ps
         rec_end = int(ticks_to_ps(np.array([d.end]), unit)[0])
@@ -191,18 +191,25 @@ class _Assembler:
         """Raise if a requested channel never had a photon."""
         if self.want is None:
             return
-        missing = [int(c) for c in self.want if c not in self.seen]
+        missing = [int(c) for c in self.want if not self.seen.get(int(c))]
         if missing:
-            present = ", ".join(f"{c} ({n} photons)" for c, n in sorted(self.seen.items()))
+            counts = count_records(self.src.path)["photons"]
+            present = ", ".join(f"{c} ({n} photons)" for c, n in counts.items())
             raise ValueError(
                 f"{self.src.path}: no photons on channel(s) {missing}; present: {present or 'none'}"
             )
 
 
-def _records(src: RecordSource) -> np.memmap | np.ndarray:
-    if src.n_records == 0:
-        return np.zeros(0, np.uint32)
-    return np.memmap(src.path, dtype="<u4", mode="r", offset=src.offset, shape=(src.n_records,))
+def _chunks(src: RecordSource, chunk_records: int) -> Iterator[tuple[int, np.ndarray]]:
+    """`(index of first record, records)` in chunks, read from the file: O(chunk) memory."""
+    with open(src.path, "rb") as fh:
+        fh.seek(src.offset)
+        for start in range(0, src.n_records, chunk_records):
+            n = min(chunk_records, src.n_records - start)
+            part = np.fromfile(fh, dtype="<u4", count=n)
+            if part.size != n:  # the file shrank since its header was checked
+                raise ValueError(f"{src.path}: truncated while reading record {start + part.size}")
+            yield start, part
 
 
 def iter_photons(
@@ -214,7 +221,7 @@ def iter_photons(
     sync_period_ps: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[PhotonStream]:
-    """Read a photon file in chunks of `chunk_records` records, memory-mapped: O(chunk) memory.
+    """Read a photon file in chunks of `chunk_records` records: O(chunk) memory, any file size.
 
     **Arguments:**
 
@@ -247,19 +254,14 @@ def iter_photons(
     asm = _Assembler(
         src, sync_period_ps=sync_period_ps, include_sync=include_sync, channels=channels
     )
-    recs = _records(src)
     n = src.n_records
     if n == 0:
-        yield asm.chunk(asm.decode(recs, 0), last=True)
-    try:
-        for start in range(0, n, chunk_records):
-            stop = min(start + chunk_records, n)
-            d = asm.decode(np.array(recs[start:stop]), start)
-            yield asm.chunk(d, last=stop == n)
-            if progress is not None:
-                progress(stop, n)
-    finally:
-        del recs
+        yield asm.chunk(asm.decode(np.zeros(0, np.uint32), 0), last=True)
+    for start, part in _chunks(src, chunk_records):
+        d = asm.decode(part, start)
+        yield asm.chunk(d, last=start + part.size == n)
+        if progress is not None:
+            progress(start + part.size, n)
     asm.finish()
 
 
@@ -307,24 +309,21 @@ def count_records(
     when a legacy T3 header gives no sync rate).
     """
     src = open_records(path)
-    recs = _records(src)
     photons: dict[int, int] = {}
     sync = marker = overflow = 0
     carry = end = last_time = 0
-    for start in range(0, src.n_records, chunk_records):
-        part = np.array(recs[start : start + chunk_records])
+    for start, part in _chunks(src, chunk_records):
         try:
             d = decode_numpy(part, src.layout, carry, start, last_time)
         except RecordError as exc:
             raise ValueError(f"{src.path}: {exc}") from None
         carry, end, last_time = d.carry, d.end, d.last_time
-        ids, counts = np.unique(d.photon_channel, return_counts=True)
-        for c, k in zip(ids.tolist(), counts.tolist(), strict=True):
-            photons[c] = photons.get(c, 0) + k
+        counts = np.bincount(d.photon_channel + 1)  # channels from -1 up
+        for c in np.flatnonzero(counts).tolist():
+            photons[c - 1] = photons.get(c - 1, 0) + int(counts[c])
         sync += d.sync_time.size
         marker += d.marker_time.size
         overflow += d.n_overflow
-    del recs
     unit = src.tick_ps
     duration = float(ticks_to_ps(np.array([end]), unit)[0]) * 1e-12 if math.isfinite(unit) else None
     return {

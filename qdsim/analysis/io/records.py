@@ -156,97 +156,112 @@ def decode_numpy(
     """
     rec = np.asarray(records, dtype=np.uint32)
     fam, t3 = layout.family, layout.t3
+    u32 = np.uint32
     if fam == "picoharp":
-        ch = rec >> np.uint32(28)
-        special = ch == 15
-        if t3:
-            field = (rec >> np.uint32(16)) & np.uint32(0xFFF)  # dtime, or marker bits
-        else:
-            field = rec & np.uint32(0xF)  # low timetag bits: marker bits
+        # channel 4 bits; 15 = special, then dtime (T3) / low timetag bits (T2) hold the
+        # marker bits, 0 meaning overflow
+        special = rec >= u32(0xF000_0000)
+        field_shift, field_mask = (16, 0xFFF) if t3 else (0, 0xF)
+        field = (rec >> u32(field_shift)) & u32(field_mask)
         ovf = special & (field == 0)
         mark = special & (field != 0)
+        sync = None
         phot = ~special
-        bad = phot & ((ch == 0) | (ch > 4)) if t3 else phot & (ch > 4)
+        ch_shift, ch_mask, chan_offset = 28, 0xF, 1 if t3 else 0
+        if t3:
+            bad = phot & ((rec < u32(0x1000_0000)) | (rec >= u32(0x5000_0000)))
+        else:
+            bad = phot & (rec >= u32(0x5000_0000))
         if bad.any():
             i = _first(bad)
             raise RecordError(
-                f"record {start + i}: channel code {int(ch[i])} in a {layout.name} photon record "
-                f"(0x{int(rec[i]):08x}) is undefined",
+                f"record {start + i}: channel code {int(rec[i] >> u32(28))} in a {layout.name} "
+                f"photon record (0x{int(rec[i]):08x}) is undefined",
                 start + i,
             )
         ovf_count = None  # one period per overflow record
-        sync = None
-        marker_field = field
-        chan_offset = 1 if t3 else 0
     else:
-        special = (rec >> np.uint32(31)).astype(bool)
-        ch = (rec >> np.uint32(25)) & np.uint32(0x3F)
-        ovf = special & (ch == 63)
-        mark = special & (ch >= 1) & (ch <= 15)
-        sync = special & (ch == 0)
-        bad = special & (ch >= 16) & (ch <= 62)
+        # special 1 bit | channel 6 bits: top = rec >> 25 is the channel for photons (< 64),
+        # 64 + code for special records: 127 overflow, 64 sync (T2), 65..79 markers
+        top = rec >> u32(25)
+        phot = top < 64
+        ovf = top == 127
+        mark = (top >= 65) & (top <= 79)
+        sync = None if t3 else top == 64
+        bad = (top >= 80) & (top <= 126)
         if t3:
-            bad |= sync
+            bad |= top == 64
         if bad.any():
             i = _first(bad)
             raise RecordError(
-                f"record {start + i}: special record with channel code {int(ch[i])} "
+                f"record {start + i}: special record with channel code {int(top[i]) - 64} "
                 f"(0x{int(rec[i]):08x}) is undefined in {layout.name}",
                 start + i,
             )
-        phot = ~special
+        ch_shift, ch_mask, chan_offset = 25, 0x3F, 0
+        field = top
         ovf_count = None
         if fam == "hh2":  # the count of periods is in the time field; 0 means 1 (old style)
-            ovf_count = np.maximum(rec[ovf] & np.uint32(layout.time_mask), 1).astype(np.int64)
-        if t3:
-            sync = None
-        marker_field = ch
-        chan_offset = 0
+            ovf_count = np.maximum(rec[ovf] & u32(layout.time_mask), u32(1)).astype(np.int64)
 
-    # overflow-corrected time of every record: field + carry + periods seen so far
-    time = (rec & np.uint32(layout.time_mask)).astype(np.int64)
+    tmask = u32(layout.time_mask)
     ovf_idx = np.flatnonzero(ovf)
     n_ovf = int(ovf_idx.size)
+    periods = None
     new_carry = carry
-    if n_ovf:
+    if n_ovf:  # overflow periods seen up to and including each record, in ticks / syncs
         periods = np.zeros(rec.size, np.int64)
         periods[ovf_idx] = layout.wrap if ovf_count is None else ovf_count * layout.wrap
         np.cumsum(periods, out=periods)
         new_carry += int(periods[-1])
-        time[ovf_idx] = 0  # an overflow record marks the start of its period
-        time += periods
-    if carry:
-        time += carry
-    photon_time = time[phot]
-    photon_channel = ch[phot].astype(np.int64)
+
+    def times(mask: np.ndarray, raw: np.ndarray | None = None) -> np.ndarray:
+        """Overflow-corrected times of the records selected by `mask`."""
+        raw = rec[mask] if raw is None else raw
+        t = (raw & tmask).astype(np.int64)
+        if periods is not None:
+            t += periods[mask]
+        if carry:
+            t += carry
+        return t
+
+    rec_p = rec[phot]
+    photon_time = times(phot, rec_p)
+    photon_channel = ((rec_p >> u32(ch_shift)) & u32(ch_mask)).astype(np.int64)
     if chan_offset:
         photon_channel -= chan_offset
     photon_dtime = None
     if t3:
         sh, m = (16, 0xFFF) if fam == "picoharp" else (10, 0x7FFF)
-        photon_dtime = ((rec[phot] >> np.uint32(sh)) & np.uint32(m)).astype(np.int64)
-    if sync is not None:
-        sync_time = time[sync]
+        photon_dtime = ((rec_p >> u32(sh)) & u32(m)).astype(np.int64)
+    sync_time = times(sync) if sync is not None else np.zeros(0, np.int64)
+    marker_time = times(mark)
+    marker_bits = field[mark].astype(np.int64)
+    if fam != "picoharp":
+        marker_bits -= 64
+    if rec.size:
+        base = new_carry if periods is None else carry + int(periods[-1])
+        end = base if ovf[-1] else base + int(rec[-1] & tmask)
     else:
-        sync_time = np.zeros(0, np.int64)
-    marker_time = time[mark]
-    marker_bits = marker_field[mark].astype(np.int64)
-    end = int(time[-1]) if rec.size else max(carry, last_time)
-    ordered = phot if sync is None else phot | sync
-    ev_time = photon_time if sync is None else time[ordered]
+        end = max(carry, last_time)
+    if sync is None or not sync.any():
+        ordered, ev_time = phot, photon_time
+    else:
+        ordered = phot | sync
+        ev_time = times(ordered)
     if ev_time.size:
         if ev_time[0] < last_time:
-            bad = 0
+            bad_at = 0
         else:
             steps = np.flatnonzero(ev_time[1:] < ev_time[:-1])
-            bad = int(steps[0]) + 1 if steps.size else -1
-        if bad >= 0:
-            i = int(np.flatnonzero(ordered)[bad])
-            prev = int(ev_time[bad - 1]) if bad else last_time
+            bad_at = int(steps[0]) + 1 if steps.size else -1
+        if bad_at >= 0:
+            i = int(np.flatnonzero(ordered)[bad_at])
+            prev = int(ev_time[bad_at - 1]) if bad_at else last_time
             what = "sync index" if t3 else "time tag"
             raise RecordError(
-                f"record {start + i}: {what} goes backwards ({int(ev_time[bad])} after {prev} "
-                f"{'syncs' if t3 else 'ticks'}): corrupt or out-of-order records",
+                f"record {start + i}: {what} goes backwards ({int(ev_time[bad_at])} after "
+                f"{prev} {'syncs' if t3 else 'ticks'}): corrupt or out-of-order records",
                 start + i,
             )
         last_time = int(ev_time[-1])
