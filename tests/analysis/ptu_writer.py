@@ -537,7 +537,7 @@ def write_hydraharp_legacy(
     ident: str = "HydraHarp",
 ) -> Path:
     """Write a HydraHarp 400 .ht2 (mode 2) or .ht3 (mode 3) file, format version 1.0 or 2.0
-    (v1 or v2 records): text header, binary header (208 B), hardware header (148 B), input
+    (v1 or v2 records): text header, binary header (208 B), hardware header (160 B), input
     channel settings (16 B each), input rates (4 B each), TTTR header (24 B), image header,
     records."""
     n = len(records) if number_of_records is None else number_of_records
@@ -552,7 +552,7 @@ def write_hydraharp_legacy(
     hw += struct.pack("<20i", *([0] * 20))  # ModuleInfo[10]
     hw += struct.pack("<dq", base_resolution_ps, (1 << input_channels) - 1)
     hw += struct.pack("<8i", input_channels, 0, 0, 0, 1, 100, 10, 0)
-    assert len(hw) == 148, len(hw)
+    assert len(hw) == 160, len(hw)
     chans = b"".join(struct.pack("<4i", 0, 100, 10, 0) for _ in range(input_channels))
     rates = struct.pack(f"<{input_channels}i", *([1000] * input_channels))
     tttr = struct.pack("<4iq", sync_rate_hz, acquisition_time_ms, 0, len(img_hdr), n)
