@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qdsim.analysis.photons import PhotonStream
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["MAX_BINS", "intensity_trace"]
 
@@ -20,7 +24,7 @@ def intensity_trace(
     channels: Sequence[int] | None = None,
     *,
     per_channel: bool = False,
-):
+) -> xr.DataArray:
     """Count photons in consecutive bins of `bin_s` seconds: the intensity (blinking) trace.
 
     **Arguments:**

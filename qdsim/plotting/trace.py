@@ -4,9 +4,14 @@ per bin beside it (on/off states of a blinking dot show up as its peaks)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_trace"]
 
@@ -32,8 +37,12 @@ def _fmt_bin(bin_s: float) -> str:
 
 
 def plot_trace(
-    trace: Any, *, ax: Any = None, title: str | None = None, path: str | Path | None = None
-):
+    trace: xr.DataArray,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    path: str | Path | None = None,
+) -> Figure:
     """Plot an intensity trace from `qdsim.analysis.intensity_trace`.
 
     **Arguments:** `trace`: DataArray of counts, dim "time" (s) or ("channel", "time");

@@ -13,9 +13,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["read_histogram"]
 
@@ -44,7 +47,7 @@ def _make(
     path: str,
     fmt: str,
     header: Mapping[str, Any],
-):
+) -> xr.DataArray:
     import xarray as xr
 
     counts = np.asarray(counts)
@@ -73,7 +76,9 @@ def _make(
     )
 
 
-def read_histogram(path: str | os.PathLike[str], *, time_unit: str | None = None) -> list:
+def read_histogram(
+    path: str | os.PathLike[str], *, time_unit: str | None = None
+) -> list[xr.DataArray]:
     """Read TCSPC histograms (decay curves) from a file, one `xarray.DataArray` per curve.
 
     **Arguments:**
@@ -114,7 +119,7 @@ def read_histogram(path: str | os.PathLike[str], *, time_unit: str | None = None
     return _read_csv(p, text, time_unit)
 
 
-def _read_pq_ascii(path: str, text: str) -> list:
+def _read_pq_ascii(path: str, text: str) -> list[xr.DataArray]:
     """PicoQuant ASCII histogram export: '#key' lines each followed by a line of values, then
     '#counts' and one row per bin (tab separated, one column per curve)."""
     lines = text.splitlines()
@@ -187,7 +192,7 @@ def _read_pq_ascii(path: str, text: str) -> list:
 _UNIT_RE = re.compile(r"(?:^|[\s_(\[/])(ps|ns|us|µs|μs|ms|s)(?:$|[\s)\]])")
 
 
-def _read_csv(path: str, text: str, time_unit: str | None) -> list:
+def _read_csv(path: str, text: str, time_unit: str | None) -> list[xr.DataArray]:
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise ValueError(f"{path}: no data")

@@ -4,8 +4,10 @@
 histogram blocks. The TTTR records of a PTU file are decoded by `records.decode_numpy`, chunk by
 chunk, and not by `PtuFile.decode_records`, which (ptufile 2026.2) restarts its overflow count at
 every call, so cannot decode a file in chunks; gives HydraHarp/MultiHarp/TimeHarp T2 sync
-records channel 0, the same number as the first detector input; and silently passes records no
-layout defines. The tests check both decoders agree on every record type (sync aside).
+records channel 0, the same number as the first detector input; multiplies a v2 T2 overflow
+count in 32 bits, losing 2**32 ticks (4.3 ms at 1 ps) when one record counts >= 128 periods;
+and silently passes records no layout defines. The tests check both decoders agree on every
+record type where ptufile is right.
 """
 
 from __future__ import annotations
