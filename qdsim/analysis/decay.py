@@ -163,9 +163,11 @@ def _kernels_exp(x: np.ndarray, tau: float, b: float) -> tuple[np.ndarray, np.nd
 
 def _kernels_np(x: np.ndarray, tau: float, b: float) -> tuple[np.ndarray, np.ndarray]:
     """`(K, J)` of the one-sided decay exp(-u/tau)/tau, u >= 0 (see `_irf_kernels`)."""
-    K, J = _kernels_exp(x, tau, b)
-    K = np.where(x >= b, K, 0.0)
-    J = np.where(x >= b, J, 0.0)
+    K = np.zeros(x.shape)
+    J = np.zeros(x.shape)
+    far = x >= b
+    if far.any():
+        K[far], J[far] = _kernels_exp(x[far], tau, b)
     near = np.abs(x) < b
     if near.any():
         xn = x[near]
@@ -218,7 +220,7 @@ def _gauss_decay_mass(
         F = _emg_cdf(edges - t0, tau, sigma)
         return np.diff(F)
     P = float(period)
-    reach = 12.0 * sigma
+    reach = 12.0 * sigma + sigma * sigma / tau  # beyond it Phi(x/sigma - sigma/tau) = 1
     # pulses whose Gaussian overlaps the range are summed explicitly; older ones are pure
     # exponential tails there and are summed as a geometric series
     m_hi = math.ceil((edges[-1] + reach - t0) / P)
@@ -229,7 +231,7 @@ def _gauss_decay_mass(
     # pulses m < m_lo: each contributes exp(-(t - t0 - mP)/tau + r^2/2) (Phi = 1 there)
     r = sigma / tau
     q = math.exp(-P / tau)
-    x = edges - t0 - (m_lo - 1) * P
+    x = edges - t0 - (m_lo - 1) * P  # > P + reach: no overflow
     cdf_tail = -np.exp(-x / tau + 0.5 * r * r)  # antiderivative of the density for pulse m_lo-1
     out += np.diff(cdf_tail) / (1.0 - q)
     return out
@@ -267,8 +269,10 @@ def decay_model(
 
     Keys: `amplitude`, `background` (counts per bin), `tau1_ps` [, `tau2_ps`, `frac1`], and
     `shift_ps` (measured `irf`, normalised, on the same grid starting `irf_offset_bins` bins
-    after the first data bin) or `irf_t0_ps`, `irf_sigma_ps` (Gaussian IRF, `irf=None`).
+    after the first data bin) or `irf_t0_ps`, `irf_sigma_ps` (Gaussian IRF, `irf=None`);
+    optional `period_ps` (overrides the argument: a fitted period).
     """
+    period_ps = p.get("period_ps", period_ps)
     taus = [p["tau1_ps"]] if n_exp == 1 else [p["tau1_ps"], p["tau2_ps"]]
     fr = [1.0] if n_exp == 1 else [p["frac1"], 1.0 - p["frac1"]]
     N = edges.size - 1
@@ -470,6 +474,7 @@ def fit_decay(
     background: bool = True,
     irf_background: float | str | None = "auto",
     tau_start_ps: Sequence[float] | None = None,
+    fit_period: bool = False,
     profile: bool = True,
     ci_level: float = 0.6827,
     allow_fractional: bool = False,
@@ -492,6 +497,8 @@ def fit_decay(
     - `irf_background`: subtracted from the IRF before normalising: "auto" (its median), a
       number of counts per bin, or None.
     - `tau_start_ps`: start values of the lifetimes (ps), default from the data.
+    - `fit_period`: also fit the period (start `period_ps`, within +-10 %): for histograms
+      spanning many pulses, where a small period error adds up along the trace.
     - `profile`: compute profile-likelihood intervals of the lifetimes at `ci_level`.
     - `allow_fractional`: accept non-integer counts (noiseless expected values).
 
@@ -537,15 +544,17 @@ def fit_decay(
     tm = t[mask]
     sm = np.convolve(nm, np.ones(5) / 5, mode="same")
     bg0 = float(np.mean(np.sort(sm)[: max(3, sm.size // 10)])) if background else 0.0
+    if background:  # a start strictly above 0, so counts before the rise have mu > 0
+        bg0 = max(bg0, 1e-3 * float(nm.mean()))
     kpk = int(np.argmax(sm))
     above = np.clip(nm - bg0, 0, None)
     if irf is None:
         kpk_full = _rise_check(n, mask)
         kpk = int(np.searchsorted(tm, t[kpk_full]))
-    after = slice(kpk, None)
-    tail_t = tm[after] - tm[kpk]
-    tail_w = above[after]
-    tau_mean = float(np.sum(tail_w * tail_t) / max(tail_w.sum(), 1e-300)) if tail_w.sum() else b
+    # 1/e time after the (smoothed) peak: local, so other pulses in the trace do not bias it
+    level = bg0 + (sm[kpk] - bg0) / math.e
+    below = np.flatnonzero(sm[kpk:] < level)
+    tau_mean = float(tm[kpk + below[0]] - tm[kpk]) if below.size else 0.3 * (tm[-1] - tm[kpk])
     tau_mean = float(np.clip(tau_mean, 2 * b, 0.5 * (tm[-1] - tm[0])))
     if period_ps is not None:
         tau_mean = min(tau_mean, 2 * period_ps)
@@ -589,22 +598,27 @@ def fit_decay(
         upper += [t[kf] + 10 * b if period_ps is None else t_half + period_ps / 2, 0.5 * tau_hi]
         scale += [b, sig0]
     else:
-        # shift: align the half-maximum rises of data and IRF
-        wi = np.zeros(t.size)
-        lo_i, hi_i = max(off, 0), min(off + w.size, t.size)
-        if hi_i > lo_i:
-            wi[lo_i:hi_i] = w[lo_i - off : hi_i - off]
-        s0 = 0.0
-        if wi.any():
-            kw = int(np.argmax(wi))
-            kd = int(np.argmax(np.where(mask, np.convolve(n, np.ones(3) / 3, "same"), -1)))
-            s0 = float(np.clip((kd - kw) * b - 0.5 * taus0[0], -20 * b, 20 * b))
-            s0 = 0.0 if abs(s0) < 2 * b else s0
+        # shift start: the lag that best overlaps the IRF with the data (cross-correlation;
+        # for pulse trains, the alignment of the most pulses), less half a lifetime
+        from scipy.signal import fftconvolve
+
+        y = np.where(mask, np.clip(n - bg0, 0, None), 0.0)
+        xc = fftconvolve(y, w[::-1], mode="full")  # index i <-> lag (i - (w.size - 1) - off)
+        lag = int(np.argmax(xc)) - (w.size - 1) - off
+        s0 = float(lag * b - 0.3 * taus0[0])
         names += ["shift_ps"]
         p0 += [s0]
         span = edges[-1] - edges[0]
         lower += [-0.5 * span]
         upper += [0.5 * span]
+        scale += [b]
+    if fit_period:
+        if period_ps is None:
+            raise ValueError("fit_period needs a start value period_ps")
+        names += ["period_ps"]
+        p0 += [float(period_ps)]
+        lower += [0.9 * period_ps]
+        upper += [1.1 * period_ps]
         scale += [b]
     fixed = [] if background else ["background"]
     names_t = tuple(names)
@@ -680,6 +694,6 @@ def fit_decay(
         fit_mask=mask,
         irf=w_out,
         n_exp=n_exp,
-        period_ps=period_ps,
+        period_ps=pr.get("period_ps", period_ps),
         _poisson=fit,
     )

@@ -189,17 +189,62 @@ class _Problem:
         f = 0.5 * poisson_deviance(self.n, mu0)
         h, side = self.steps(q, 1e-6)
         J = self.jac(q, h, side, mu0)
+        if not math.isfinite(f):
+            return f, np.zeros(q.size), J, mu0
         m = np.maximum(mu0, _TINY)
         g = J.T @ (1.0 - self.n / m)
         return f, g, J, mu0
 
 
+def _bounded_candidates(
+    prob: _Problem, q: np.ndarray, act: np.ndarray, step: np.ndarray, A: np.ndarray, ga: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Best of the step clipped to the bounds, the longest step inside them, and (when some
+    parameters would cross) the step re-solved with those halfway to their bounds."""
+    lo, hi = prob.lo[act], prob.hi[act]
+    qa = q[act]
+    cands = []
+    qn = q.copy()
+    qn[act] = np.clip(qa + step, lo, hi)
+    cands.append(qn)
+    cross = (qa + step < lo) | (qa + step > hi)
+    if cross.any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            room = np.where(step < 0, (qa - lo) / -step, (hi - qa) / step)
+        alpha = float(np.min(room[np.isfinite(room)], initial=np.inf))
+        if 1e-6 < alpha < 1.0:
+            qi = q.copy()
+            qi[act] = np.clip(qa + 0.9 * alpha * step, lo, hi)
+            cands.append(qi)
+        free = ~cross
+        if free.any():
+            target = np.where(qa + step < lo, lo, np.where(qa + step > hi, hi, qa))
+            d_fix = 0.5 * (target - qa)
+            # A d = -g with the crossing components set to d_fix
+            rhs = -ga[free] - A[np.ix_(free, cross)] @ d_fix[cross]
+            try:
+                d_free = np.linalg.solve(A[np.ix_(free, free)], rhs)
+                d = d_fix.copy()
+                d[free] = d_free
+                qr = q.copy()
+                qr[act] = np.clip(qa + d, lo, hi)
+                cands.append(qr)
+            except np.linalg.LinAlgError:
+                pass
+    best, fbest = q, math.inf
+    for c in cands:
+        fc = prob.half_dev(c)
+        if math.isfinite(fc) and fc < fbest:
+            best, fbest = c, fc
+    return best, fbest
+
+
 def _scoring_polish(
-    prob: _Problem, q: np.ndarray, max_iter: int = 100
+    prob: _Problem, q: np.ndarray, max_iter: int = 100, tol: float = 1e-14
 ) -> tuple[np.ndarray, bool, str]:
     """Damped Fisher scoring (Levenberg-Marquardt on the Poisson likelihood) with an active set
     on the bounds. Converged when the Newton decrement g^T F^-1 g / 2 (the log-likelihood still
-    to gain) is below 1e-14 (or stops improving). Returns (q, converged, message)."""
+    to gain) is below `tol` (or stops improving). Returns (q, converged, message)."""
     lam = 1e-3
     f, g, J, mu = prob.grad(q)
     stall = 0
@@ -220,7 +265,7 @@ def _scoring_polish(
             dec = 0.5 * float(ga @ np.linalg.solve(Fa, ga))
         except np.linalg.LinAlgError:
             dec = math.inf
-        if dec < 1e-14:
+        if dec < tol:
             return q, True, "scoring converged"
         accepted = False
         for _ in range(30):
@@ -230,21 +275,7 @@ def _scoring_polish(
             except np.linalg.LinAlgError:
                 lam *= 10
                 continue
-            qn = q.copy()
-            qn[act] = np.clip(q[act] + step, prob.lo[act], prob.hi[act])
-            fn = prob.half_dev(qn)
-            # a step cut by the bounds: also try the longest step staying inside them
-            with np.errstate(divide="ignore", invalid="ignore"):
-                room = np.where(
-                    step < 0, (q[act] - prob.lo[act]) / -step, (prob.hi[act] - q[act]) / step
-                )
-            alpha = float(np.min(room[np.isfinite(room)], initial=np.inf))
-            if 1e-6 < alpha < 1.0:
-                qi = q.copy()
-                qi[act] = np.clip(q[act] + 0.9 * alpha * step, prob.lo[act], prob.hi[act])
-                fi = prob.half_dev(qi)
-                if math.isfinite(fi) and (not math.isfinite(fn) or fi <= fn):
-                    qn, fn = qi, fi
+            qn, fn = _bounded_candidates(prob, q, act, step, A, ga)
             if math.isfinite(fn) and fn <= f:
                 accepted = True
                 break
@@ -317,7 +348,8 @@ def _information(
             H[a, b] = H[b, a] = v
     r = prob.n / m - 1.0
     Ja = J[:, idx]
-    I_obs = Ja.T @ (Ja * (prob.n / m**2)[:, None]) - np.einsum("k,abk->ab", r, H)
+    wn = np.divide(prob.n, m * m, out=np.zeros_like(m), where=prob.n > 0)
+    I_obs = Ja.T @ (Ja * wn[:, None]) - np.einsum("k,abk->ab", r, H)
     I_obs = 0.5 * (I_obs + I_obs.T)
     try:
         np.linalg.cholesky(I_obs)
@@ -364,6 +396,7 @@ def fit_poisson(
     scale: Sequence[float] | None = None,
     max_iter: int = 2000,
     uncertainties: bool = True,
+    tol: float = 1e-14,
 ) -> PoissonFit:
     """Poisson maximum-likelihood fit of `model(p) -> mu` to `counts`.
 
@@ -375,6 +408,7 @@ def fit_poisson(
       unbounded); `fixed`: names held at their `p0`; `scale`: typical magnitudes used to scale
       the optimisation and the difference steps (default `max(|p0|, 1)`).
     - `uncertainties`: compute the observed information and covariance (default True).
+    - `tol`: convergence threshold on the Newton decrement (log-likelihood still to gain).
 
     **Returns:** a `PoissonFit`. Never raises for a failed optimisation: `converged` says.
     """
@@ -392,11 +426,11 @@ def fit_poisson(
     converged = False
     if q0.size:
         # damped Fisher scoring first (fast near a good start), L-BFGS-B when it stalls
-        q, converged, msg = _scoring_polish(prob, q0, max_iter=100)
+        q, converged, msg = _scoring_polish(prob, q0, max_iter=100, tol=tol)
         if not converged:
             start = q if prob.half_dev(q) <= prob.half_dev(q0) else q0
             q = _lbfgsb(prob, start, max_iter)
-            q, converged, msg2 = _scoring_polish(prob, q)
+            q, converged, msg2 = _scoring_polish(prob, q, tol=tol)
             msg = f"scoring: {msg}; then L-BFGS-B and {msg2}"
     else:
         q = q0
@@ -462,12 +496,12 @@ def profile_interval(
     """Profile-likelihood confidence interval of one parameter.
 
     The interval holds the values `v` where the deviance minimised over the other free
-    parameters stays within `delta_deviance` of the best fit (1.0: 68.27 %, 3.84: 95 %). An end
-    that reaches a bound is returned as that bound. `best` is the `fit_poisson` result with the
-    same model, counts and options. Returns `(low, high)`.
+    parameters stays within `delta_deviance` of the best fit (1.0: 68.27 %, 3.84: 95 %). Each
+    end is found by a safeguarded secant search on the signed root sqrt(D(v) - D_min), nearly
+    linear in v, to 1e-4 of it. An end that reaches a bound is returned as that bound; NaN
+    when the search fails. `best` is the `fit_poisson` result with the same model, counts and
+    options. Returns `(low, high)`.
     """
-    from scipy.optimize import brentq
-
     names = best.names
     k = names.index(name)
     lo = np.full(len(names), -np.inf) if lower is None else np.asarray(lower, float)
@@ -476,57 +510,63 @@ def profile_interval(
     v0 = float(best.values[k])
     sig = float(best.stderr[k]) or max(abs(v0) * 1e-2, 1e-12)
     fixed_k = tuple(fixed) + (name,)
-    start = {1: best.values.copy(), -1: best.values.copy()}
-
-    def excess(v: float, side: int) -> float:
-        p = start[side].copy()
-        p[k] = v
-        r = fit_poisson(
-            model,
-            counts,
-            names,
-            p,
-            lower=lo,
-            upper=hi,
-            fixed=fixed_k,
-            scale=scale,
-            uncertainties=False,
-        )
-        if math.isfinite(r.deviance):
-            start[side] = r.values.copy()
-        return r.deviance - d0 - delta_deviance
+    target = math.sqrt(delta_deviance)
 
     ends = []
     for side in (-1, 1):
-        a = v0
-        step = sig
-        b = v0 + side * step
-        found = False
+        warm = {"p": best.values.copy()}  # warm start: the last profile point's parameters
+        lim = float(lo[k] if side < 0 else hi[k])
+        room = abs(lim - v0) if math.isfinite(lim) else math.inf
+
+        def root(x: float, warm: dict = warm, side: int = side) -> tuple[float, np.ndarray]:
+            p = warm["p"].copy()
+            p[k] = v0 + side * x
+            r = fit_poisson(
+                model,
+                counts,
+                names,
+                p,
+                lower=lo,
+                upper=hi,
+                fixed=fixed_k,
+                scale=scale,
+                uncertainties=False,
+                tol=1e-10,
+            )
+            e = r.deviance - d0
+            return (math.sqrt(max(e, 0.0)) if math.isfinite(e) else math.nan), r.values
+
+        x_lo, r_lo = 0.0, 0.0  # bracket: r(x_lo) < target <= r(x_hi)
+        x_hi = r_hi = math.nan
+        x = min(target * sig, room)
+        result = math.nan
         for _ in range(40):
-            lim = lo[k] if side < 0 else hi[k]
-            if (side < 0 and b <= lim) or (side > 0 and b >= lim):
-                b = float(lim)
-                if not math.isfinite(b):
-                    break
-                fb = excess(b, side)
-                if fb < 0:
-                    ends.append(b)
-                    found = True
+            r, vals = root(x)
+            if not math.isfinite(r):
+                x = x_lo + 0.5 * (x - x_lo)
+                continue
+            warm["p"] = vals
+            if abs(r - target) <= 1e-4 * target:
+                result = v0 + side * x
+                break
+            if r < target:
+                x_lo, r_lo = x, r
+                if x >= room:
+                    result = lim
                     break
             else:
-                fb = excess(b, side)
-            if fb >= 0 and math.isfinite(fb):
-                root = brentq(excess, min(a, b), max(a, b), args=(side,), xtol=1e-4 * sig)
-                ends.append(float(root))
-                found = True
-                break
-            if not math.isfinite(fb):
-                # model invalid there: shrink towards the last good point
-                b = a + 0.5 * (b - a)
-                continue
-            a = b
-            step *= 2
-            b = v0 + side * step
-        if not found:
-            ends.append(float("nan"))
+                x_hi, r_hi = x, r
+            if math.isfinite(x_hi):
+                # secant inside the bracket, bisection when it lands outside
+                xn = x_lo + (target - r_lo) * (x_hi - x_lo) / (r_hi - r_lo)
+                if not (x_lo < xn < x_hi):
+                    xn = 0.5 * (x_lo + x_hi)
+                if x_hi - x_lo < 1e-4 * sig:
+                    result = v0 + side * xn
+                    break
+            else:
+                xn = x_lo * target / r_lo if r_lo > 0 else 2 * x_lo
+                xn = min(max(xn, 1.2 * x_lo), 4 * x_lo, room)
+            x = xn
+        ends.append(result)
     return ends[0], ends[1]
