@@ -87,8 +87,6 @@ class System:
         (m_h/m_e at fixed reduced mass, applied to dot and matrix). For concrete x outside [0, 1]
         raises ValueError; traced, such x gives NaN parameters (status INVALID_INPUT).
         """
-        from qdsim.model.types import SphereParams  # model is a lower layer for this method
-
         v = self.values
         traced = _traced(x, f_v, bowing_Eg, mass_ratio)
         if not traced:
@@ -103,32 +101,7 @@ class System:
             import jax.numpy as xp
         else:  # concrete: NumPy float64, whatever the JAX default precision
             xp = np
-        x = xp.asarray(x, dtype=None if traced else float)
-        x = xp.where((x >= 0) & (x <= 1), x, xp.nan)
-        fv = v["f_v"] if f_v is None else f_v
-        bEg = v["bowing.Eg"] if bowing_Eg is None else bowing_Eg
-        Eg = vegard(v["x0.Eg"], v["x1.Eg"], x, bEg)
-        me = vegard(v["x0.me"], v["x1.me"], x, v["bowing.me"])
-        mh = vegard(v["x0.mh"], v["x1.mh"], x, v["bowing.mh"])
-        me_out, mh_out = v["matrix.me"], v["matrix.mh"]
-        if mass_ratio is not None:
-            me, mh = _split_mass(me, mh, mass_ratio)
-            me_out, mh_out = _split_mass(me_out, mh_out, mass_ratio)
-        gap_diff = v["matrix.Eg"] - Eg
-        return SphereParams(
-            Eg_eV=Eg,
-            me_in=me,
-            mh_in=mh,
-            me_out=me_out + 0.0 * x,
-            mh_out=mh_out + 0.0 * x,
-            eps=vegard(v["x0.eps_eff"], v["x1.eps_eff"], x, v["bowing.eps_eff"]),
-            dEc_eV=(1.0 - fv) * gap_diff,
-            dEv_eV=fv * gap_diff,
-            dSR_eV=vegard(v["dSR_x0"], v["dSR_x1"], x),
-            hwLT_eV=vegard(v["hwLT_x0"], v["hwLT_x1"], x),
-            eps_bg_in=v["eps_bg_in"] + 0.0 * x,
-            eps_bg_out=v["eps_bg_out"] + 0.0 * x,
-        )
+        return alloy_params(v, x, f_v, bowing_Eg, mass_ratio, xp=xp)
 
     def solve(self, x, radius_nm, **kwargs):
         """`solve_sphere(self.sphere_params(x), radius_nm)` for concrete x (raises on failure).
@@ -161,6 +134,44 @@ class System:
         return "\n".join(lines)
 
 
+def alloy_params(values, x, f_v=None, bowing_Eg=None, mass_ratio=None, *, xp=None):
+    """`SphereParams` from a `System.values` mapping at Br fraction x (pure; jittable with
+    `values` as a traced pytree, so new material numbers do not recompile). x outside [0, 1]
+    gives NaN parameters. See `System.sphere_params` for the physics."""
+    from qdsim.model.types import SphereParams  # model is a lower layer for this function
+
+    if xp is None:
+        import jax.numpy as xp
+    v = values
+    x = xp.asarray(x)
+    x = xp.where((x >= 0) & (x <= 1), x, xp.nan)
+    fv = v["f_v"] if f_v is None else f_v
+    bEg = v["bowing.Eg"] if bowing_Eg is None else bowing_Eg
+    Eg = vegard(v["x0.Eg"], v["x1.Eg"], x, bEg)
+    me = vegard(v["x0.me"], v["x1.me"], x, v["bowing.me"])
+    mh = vegard(v["x0.mh"], v["x1.mh"], x, v["bowing.mh"])
+    me_out, mh_out = v["matrix.me"], v["matrix.mh"]
+    if mass_ratio is not None:
+        me, mh = _split_mass(me, mh, mass_ratio)
+        me_out, mh_out = _split_mass(me_out, mh_out, mass_ratio)
+    gap_diff = v["matrix.Eg"] - Eg
+    zero = 0.0 * x
+    return SphereParams(
+        Eg_eV=Eg,
+        me_in=me,
+        mh_in=mh,
+        me_out=me_out + zero,
+        mh_out=mh_out + zero,
+        eps=vegard(v["x0.eps_eff"], v["x1.eps_eff"], x, v["bowing.eps_eff"]),
+        dEc_eV=(1.0 - fv) * gap_diff,
+        dEv_eV=fv * gap_diff,
+        dSR_eV=vegard(v["dSR_x0"], v["dSR_x1"], x),
+        hwLT_eV=vegard(v["hwLT_x0"], v["hwLT_x1"], x),
+        eps_bg_in=v["eps_bg_in"] + zero,
+        eps_bg_out=v["eps_bg_out"] + zero,
+    )
+
+
 def _split_mass(me, mh, ratio):
     mu = me * mh / (me + mh)
     return mu * (1.0 + ratio) / ratio, mu * (1.0 + ratio)
@@ -172,7 +183,9 @@ def _traced(*values) -> bool:
     return any(isinstance(v, jax.core.Tracer) for v in values if v is not None)
 
 
-def load_system(name: str | os.PathLike = "default", *, materials_dir: str | os.PathLike | None = None) -> System:
+def load_system(
+    name: str | os.PathLike = "default", *, materials_dir: str | os.PathLike | None = None
+) -> System:
     """Load a system: a name under `systems/` (default "default") or a path to a system TOML.
 
     Validates every file (schema, units, sources, status words, ranges) and raises

@@ -15,6 +15,7 @@ differentiated implicitly: ds*/dp = -(d2E/ds dp)/(d2E/ds2).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -23,7 +24,7 @@ import numpy as np
 
 from qdsim.constants import BOHR_nm, E2_4PIEPS0_eV_nm
 from qdsim.model.quadrature import gauss_legendre_01
-from qdsim.model.well import WellState
+from qdsim.model.well import WellState, sin_0_pi
 from qdsim.status import Status
 
 __all__ = ["ExcitonNodes", "ExcitonState", "energy_of_log_lambda", "optimise", "quadrature_nodes"]
@@ -56,7 +57,7 @@ class ExcitonState(NamedTuple):
 
 
 def _u_in(st: WellState, r):
-    return st.amp_in * jnp.sin(st.k_nm * r)
+    return st.amp_in * sin_0_pi(st.k_nm * r)  # k r <= k R < pi inside the dot
 
 
 def _u_out(st: WellState, rho):
@@ -104,10 +105,30 @@ def quadrature_nodes(e: WellState, h: WellState, R, n: int) -> ExcitonNodes:
     jac = R * (L / (1.0 - t2) ** 2) * w12
     a_io = R + rho_out - r_in
     blocks.append(
-        (r_in, R + rho_out, jac, _u_in(e, r_in), _u_out(h, rho_out), e.c_in, h.c_out, a_io, 2 * r_in)
+        (
+            r_in,
+            R + rho_out,
+            jac,
+            _u_in(e, r_in),
+            _u_out(h, rho_out),
+            e.c_in,
+            h.c_out,
+            a_io,
+            2 * r_in,
+        )
     )
     blocks.append(
-        (R + rho_out, r_in, jac, _u_out(e, rho_out), _u_in(h, r_in), e.c_out, h.c_in, a_io, 2 * r_in)
+        (
+            R + rho_out,
+            r_in,
+            jac,
+            _u_out(e, rho_out),
+            _u_in(h, r_in),
+            e.c_out,
+            h.c_in,
+            a_io,
+            2 * r_in,
+        )
     )
 
     w_all, c_all, a_all, d_all = [], [], [], []
@@ -119,56 +140,103 @@ def quadrature_nodes(e: WellState, h: WellState, R, n: int) -> ExcitonNodes:
     return ExcitonNodes(*(jnp.concatenate(v) for v in (w_all, c_all, a_all, d_all)))
 
 
-_SERIES_X = 0.05  # below this, phi2 by its Taylor series (relative truncation < 1e-13)
+_SERIES_X = 0.5  # series below, upward recursion above (rounding growth <= (1/x)^3 = 8)
+_SERIES_TERMS = 14  # Taylor terms of phi_3 on x <= 0.5: truncation < 1e-17
 
 
-def _phi1(x):
-    """(1 - e^-x)/x, stable for x -> 0 (-> 1)."""
-    small = jnp.abs(x) < 1e-8
-    xs = jnp.where(small, 1.0, x)
-    return jnp.where(small, 1.0 - 0.5 * x, -jnp.expm1(-xs) / xs)
+def _phi(x):
+    """phi_j(x) = int_0^1 u^j e^{-x u} du for j = 0..3 (x >= 0), stable for every x.
+
+    x <= 0.5: phi_3 by its Taylor series, then the downward recursion
+    phi_{j-1} = (x phi_j + e^{-x}) / j (stable for small x). x > 0.5: the upward recursion
+    phi_j = (j phi_{j-1} - e^{-x}) / x from phi_0 = (1 - e^{-x})/x (no cancellation there;
+    rounding grows at most 1/x per step). One exponential per node.
+    """
+    ex = jnp.exp(-x)
+    small = x <= _SERIES_X
+    xs = jnp.where(small, x, 0.0)
+    # series of phi_3: sum_k (-x)^k / (k! (k + 4)), Horner form
+    acc = jnp.zeros_like(x)
+    for k in range(_SERIES_TERMS - 1, -1, -1):
+        acc = 1.0 / (math.factorial(k) * (k + 4)) - xs * acc if k else 0.25 - xs * acc
+    p3s = acc
+    p2s = (xs * p3s + ex) / 3.0
+    p1s = (xs * p2s + ex) / 2.0
+    p0s = xs * p1s + ex
+    xl = jnp.where(small, 1.0, x)
+    p0l = (1.0 - ex) / xl
+    p1l = (p0l - ex) / xl
+    p2l = (2.0 * p1l - ex) / xl
+    p3l = (3.0 * p2l - ex) / xl
+    return tuple(
+        jnp.where(small, a, b) for a, b in ((p0s, p0l), (p1s, p1l), (p2s, p2l), (p3s, p3l))
+    )
 
 
-def _phi2(x):
-    """(1 - e^-x (1 + x))/x^2, stable for x -> 0 (-> 1/2): series below _SERIES_X."""
-    small = jnp.abs(x) < _SERIES_X
-    xs = jnp.where(small, 1.0, x)
-    direct = (-jnp.expm1(-xs) - xs * jnp.exp(-xs)) / (xs * xs)
-    # sum_{n>=2} (-1)^n (n-1) x^(n-2) / n!
-    series = 0.5 + x * (-1 / 3 + x * (1 / 8 + x * (-1 / 30 + x * (1 / 144 + x * (-1 / 840 + x / 5760)))))
-    return jnp.where(small, series, direct)
+def _kernels(nodes: ExcitonNodes, beta, order: int):
+    """K_n = int_a^{a+d} s^n e^{-beta s} ds for n = 0..order+1 (order = number of beta-derivatives).
+
+    K_n = e^{-beta a} sum_j C(n, j) a^{n-j} d^{j+1} phi_j(beta d): exact for all beta >= 0,
+    including the uncorrelated limit beta -> 0.
+    """
+    a, d = nodes.a, nodes.d
+    ea = jnp.exp(-beta * a)
+    p0, p1, p2, p3 = _phi(beta * d)
+    J0, J1 = d * p0, d * d * p1
+    K = [ea * J0, ea * (a * J0 + J1)]
+    if order >= 1:
+        J2 = d**3 * p2
+        K.append(ea * (a * a * J0 + 2.0 * a * J1 + J2))
+    if order >= 2:
+        J3 = d**4 * p3
+        K.append(ea * (a**3 * J0 + 3.0 * a * a * J1 + 3.0 * a * J2 + J3))
+    return K
+
+
+def _energy_and_derivatives(s, nodes: ExcitonNodes, kc, order: int = 2):
+    """(E, dE/ds, d2E/ds2) - E_e - E_h (eV) at s = log(lambda/nm), in one fused pass.
+
+    E = P/N, P = T beta^2/4 - kc V, beta = 2/lambda; the beta-derivatives of the moments are
+    moments again: N' = -sum w K2, N'' = sum w K3, T likewise with c, V' = -N, V'' = -N'.
+    """
+    beta = 2.0 * jnp.exp(-s)
+    K = _kernels(nodes, beta, order)
+    w, wc = nodes.w, nodes.w * nodes.c
+    N, T, V = jnp.sum(w * K[1]), jnp.sum(wc * K[1]), jnp.sum(w * K[0])
+    b2 = 0.25 * beta * beta
+    P = T * b2 - kc * V
+    E = P / N
+    if order == 0:
+        return E, None, None
+    N1, T1 = -jnp.sum(w * K[2]), -jnp.sum(wc * K[2])
+    P1 = T1 * b2 + 0.5 * T * beta + kc * N  # V' = -N
+    E1 = (P1 - E * N1) / N  # dE/dbeta
+    if order == 1:
+        return E, -beta * E1, None
+    N2, T2 = jnp.sum(w * K[3]), jnp.sum(wc * K[3])
+    P2 = T2 * b2 + T1 * beta + 0.5 * T + kc * N1  # V'' = -N'
+    E2 = (P2 - 2.0 * E1 * N1 - E * N2) / N
+    return E, -beta * E1, beta * E1 + beta * beta * E2
 
 
 def _moments(nodes: ExcitonNodes, beta):
-    """(N, T, V): sums of w K1, w c K1, w K0 with the analytic radial-angular kernels
-
-    K1 = int_a^{a+d} s e^{-beta s} ds = e^{-beta a} [a d phi1(beta d) + d^2 phi2(beta d)],
-    K0 = int_a^{a+d} e^{-beta s} ds = e^{-beta a} d phi1(beta d),
-
-    exact and free of cancellation for every beta d, including the uncorrelated limit beta -> 0.
-    """
-    ea = jnp.exp(-beta * nodes.a)
-    x = beta * nodes.d
-    p1 = _phi1(x)
-    k0 = ea * nodes.d * p1
-    k1 = ea * nodes.d * (nodes.a * p1 + nodes.d * _phi2(x))
-    wk1 = nodes.w * k1
-    return jnp.sum(wk1), jnp.sum(wk1 * nodes.c), jnp.sum(nodes.w * k0)
+    """(N, T, V) = sums of w K1, w c K1, w K0 (normalisation, kinetic and Coulomb moments)."""
+    K = _kernels(nodes, beta, 0)
+    return jnp.sum(nodes.w * K[1]), jnp.sum(nodes.w * nodes.c * K[1]), jnp.sum(nodes.w * K[0])
 
 
 def energy_of_log_lambda(s, nodes: ExcitonNodes, coulomb_eV_nm):
     """E(lambda) - E_e - E_h (eV) at s = log(lambda / nm); `coulomb_eV_nm` = e^2/(4 pi eps0 eps)."""
-    lam_inv = jnp.exp(-s)
-    N, T, V = _moments(nodes, 2.0 * lam_inv)
-    return (T * lam_inv * lam_inv - coulomb_eV_nm * V) / N
+    return _energy_and_derivatives(s, nodes, coulomb_eV_nm, 0)[0]
 
 
 def _dE(s, nodes, kc):
-    return jax.jvp(lambda x: energy_of_log_lambda(x, nodes, kc), (s,), (jnp.ones_like(s),))[1]
+    return _energy_and_derivatives(s, nodes, kc, 1)[1]
 
 
 def _dE_d2E(s, nodes, kc):
-    return jax.jvp(lambda x: _dE(x, nodes, kc), (s,), (jnp.ones_like(s),))
+    _, g1, g2 = _energy_and_derivatives(s, nodes, kc, 2)
+    return g1, g2
 
 
 def _newton(nodes, kc, s0, lo, hi, iters, tol):
@@ -255,12 +323,10 @@ def optimise(e: WellState, h: WellState, R, eps, mu, config) -> ExcitonState:
     )
     r_eff = (R + 0.5 * leak) / aB
     s0 = jnp.log(aB * (1.0 + 1.0 / (1.0 + 0.5 * r_eff**1.5)))
-    lo = jnp.log(LAMBDA_BOUNDS_AB[0] * aB)
-    hi = jnp.log(LAMBDA_BOUNDS_AB[1] * aB)
-    s, step = _argmin(
-        nodes, kc, jax.lax.stop_gradient(s0), jax.lax.stop_gradient(lo),
-        jax.lax.stop_gradient(hi), config.lam_iters, config.lam_tol,
-    )  # fmt: skip
+    lo = jax.lax.stop_gradient(jnp.log(LAMBDA_BOUNDS_AB[0] * aB))
+    hi = jax.lax.stop_gradient(jnp.log(LAMBDA_BOUNDS_AB[1] * aB))
+    s, step = _argmin(nodes, kc, jax.lax.stop_gradient(s0), lo, hi, config.lam_iters,
+                      config.lam_tol)  # fmt: skip
     corr = energy_of_log_lambda(s, nodes, kc)
     lam = jnp.exp(s)
     N, _, _ = _moments(nodes, 2.0 / lam)

@@ -37,7 +37,9 @@ def _input_flags(p: SphereParams, R):
     for name in _POSITIVE:
         v = getattr(p, name)
         bad = bad | ~(v > 0) | ~jnp.isfinite(v)
-    bad = bad | (p.dSR_eV < 0) | (p.hwLT_eV < 0) | ~jnp.isfinite(p.dSR_eV) | ~jnp.isfinite(p.hwLT_eV)
+    bad = (
+        bad | (p.dSR_eV < 0) | (p.hwLT_eV < 0) | ~jnp.isfinite(p.dSR_eV) | ~jnp.isfinite(p.hwLT_eV)
+    )
     bad = bad | (p.eps_bg_in < 0) | (p.eps_bg_out < 0)
     bad = bad | ~jnp.isfinite(p.eps_bg_in) | ~jnp.isfinite(p.eps_bg_out)
     not_type_i = ~(p.dEc_eV > 0) | ~(p.dEv_eV > 0)

@@ -50,6 +50,8 @@ class SolverConfig(NamedTuple):
 
     - `n_quad`: Gauss-Legendre order per dimension per piece of the split 2-D quadrature
       (physics.md §D). 12 converges the exciton energy to ~1e-9 eV in the paper's regime.
+      Points flagged NEAR_THRESHOLD (levels within the exciton binding energy of the barrier
+      top, decay lengths >> lambda) converge more slowly: use 16 there for microeV accuracy.
     - `n_quad_1d`: order of the 1-D integrals (contact density, overlap) per piece.
     - `root_iters`: bisection steps of the single-particle root (fixed; 64 reaches float64
       resolution of k R in (0, pi)).
