@@ -613,9 +613,11 @@ _SCALE = {
     "g_e_minus_g_h": 1.0,
     "gamma_dia_eV_T2": 1e3,
 }
-_POL_PENALTY = 1.0e3  # assignment cost (chi^2 units) of a line on a state of the wrong polarisation
+_POL_PENALTY = 1.0e3  # assignment cost (chi^2 units) of a line on a state of the other polarisation
 _SIGMA_ASSIGN_DEFAULT_eV = 1.0e-5
 _VIS_FLOOR = 1.0e-6
+_VIS_THRESHOLD = 1.0e-3
+_VIS_F0 = 1.0e-2  # bright fraction seen with probability 1/2 (detection model, tie-breaks only)
 
 
 class _Problem:
@@ -728,12 +730,14 @@ def _public_scale(name: str) -> float:
 
 def _line_penalties(
     prob: _Problem, full: np.ndarray, sgn: float, visibility: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Model energies (F, 4) and per-line, per-state assignment penalties (n, 4).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Model energies (F, 4), assignment penalties (n, 4), bright fractions (F, 4) or None.
 
-    Visibility: -2 ln(max(bright fraction, 1e-6)) (an observed line is unlikely to be an almost
-    dark state; this breaks the Z <-> D relabelling symmetry of the energies). Polarisation:
-    `_POL_PENALTY` x (1 - fraction of the label's polarisation in the state's bright part).
+    Polarisation: with w the fraction of the label's polarisation in the state's bright part,
+    `_POL_PENALTY` x max(1 - 2 w, 0): no cost while the state is at least half of the labelled
+    kind (a label only excludes states that contradict it; it is not fitted). Visibility: a
+    line on a state of bright fraction f < `_VIS_THRESHOLD` costs
+    2 ln(_VIS_THRESHOLD / max(f, 1e-6)) (a line is not put on a practically dark state).
     """
     f2 = full.copy()
     f2[PARAM_NAMES.index("g_X")] *= sgn
@@ -741,13 +745,31 @@ def _line_penalties(
     pen = np.zeros((prob.y.size, 4))
     labelled = [i for i, p in enumerate(prob.pol) if p]
     if not visibility and not labelled:
-        return E, pen
+        return E, pen, None
     ch = _characters(V, prob.fields, prob.b)
+    bright = ch["bright"]
     if visibility:
-        pen += -2.0 * np.log(np.maximum(ch["bright"][prob.group], _VIS_FLOOR))
+        f = np.maximum(bright[prob.group], _VIS_FLOOR)
+        pen += 2.0 * np.log(np.maximum(_VIS_THRESHOLD / f, 1.0))
     for i in labelled:
-        pen[i] += _POL_PENALTY * (1.0 - ch[_POL_KEYS[prob.pol[i]]][prob.group[i]])
-    return E, pen
+        w = ch[_POL_KEYS[prob.pol[i]]][prob.group[i]]
+        pen[i] += _POL_PENALTY * np.maximum(1.0 - 2.0 * w, 0.0)
+    return E, pen, bright if visibility else None
+
+
+def _detection_score(prob: _Problem, bright: np.ndarray | None, state: np.ndarray) -> float:
+    """-2 ln L of which states were seen, P(seen | f) = f / (f + `_VIS_F0`).
+
+    Breaks ties between assignments with equal chi^2 (the exact symmetries of
+    `_axis_partners`): seen lines should be bright states, missing ones dim states.
+    """
+    if bright is None:
+        return 0.0
+    f = np.maximum(bright, _VIS_FLOOR)
+    p_seen = f / (f + _VIS_F0)
+    seen = np.zeros(bright.shape, dtype=bool)
+    seen[prob.group, state] = True
+    return float(-2.0 * (np.log(p_seen[seen]).sum() + np.log1p(-p_seen[~seen]).sum()))
 
 
 def _assign(
@@ -756,20 +778,20 @@ def _assign(
     sig_assign: np.ndarray,
     visibility: bool = True,
     shifts: Sequence[float] = (0.0,),
-) -> tuple[np.ndarray, float, float]:
+) -> tuple[np.ndarray, float, float, float]:
     """Minimum-cost assignment of observed lines to eigenstates at every field.
 
     Cost of line i on state j: ((E_i - E_j - shift) / sigma_i)^2 + penalties
     (`_line_penalties`); `linear_sum_assignment` per field (each state takes at most one line).
     With several `shifts` (trial offsets of all model energies, meV) the best one is used.
-    Returns (state index per line, total cost, sign of g_X preferred by polarisation labels),
-    and stores the chosen shift in ``prob.last_shift``.
+    Returns (state index per line, total cost, sign of g_X preferred by polarisation labels,
+    `_detection_score`), and stores the chosen shift in ``prob.last_shift``.
     """
     signs = [1.0, -1.0] if any(p in ("sigma+", "sigma-") for p in prob.pol) else [1.0]
-    best: tuple[np.ndarray, float, float] | None = None
+    best: tuple[np.ndarray, float, float, np.ndarray | None] | None = None
     s_a = sig_assign * 1e3
     for sgn in signs:
-        E, pen = _line_penalties(prob, full, sgn, visibility)
+        E, pen, bright = _line_penalties(prob, full, sgn, visibility)
         for shift in shifts:
             cost_all = ((prob.y[:, None] - E[prob.group] - shift) / s_a[:, None]) ** 2 + pen
             state = np.empty(prob.y.size, dtype=int)
@@ -780,10 +802,20 @@ def _assign(
                 state[idx[rows]] = cols
                 total += float(cost[rows, cols].sum())
             if best is None or total < best[1] - 1e-9:
-                best = (state, total, sgn)
+                best = (state, total, sgn, bright)
                 prob.last_shift = float(shift)
     assert best is not None
-    return best
+    return best[0], best[1], best[2], _detection_score(prob, best[3], best[0])
+
+
+def _better(cand: dict[str, Any], best: dict[str, Any] | None) -> bool:
+    """Lower assignment cost wins; (near-)ties go to the more visible assignment."""
+    if best is None:
+        return True
+    tol = 1e-6 * max(1.0, abs(best["total"]))
+    if cand["total"] < best["total"] - tol:
+        return True
+    return abs(cand["total"] - best["total"]) <= tol and cand["vis"] < best["vis"] - 1e-6
 
 
 def _dark_fraction_and_grad(
@@ -862,7 +894,7 @@ def _solve_fixed_assignment(
             return cache["J"]
         return _residuals_and_jac(prob, x, state, True)[1]
 
-    tol = 1e-15 if tight else 1e-10
+    tol = 1e-15 if tight else 1e-8
     res = least_squares(
         fun, x0, jac=jac, method="lm", xtol=tol, ftol=tol, gtol=tol, max_nfev=2000 if tight else 300
     )
@@ -911,31 +943,46 @@ def _starts(prob: _Problem, initial: dict[str, float]) -> list[np.ndarray]:
     }
     init_int = {k: _to_internal(k, v, prob.E_ref) for k, v in initial.items()}
     starts = []
+    # axial splitting: Z below, between or above the in-plane pair (scale: the lowest-field
+    # spread of the lines)
+    s_low = float(np.ptp(low)) if low.size > 1 else 0.3
+    sz_grid = [0.0, -0.5 * s_low, 0.5 * s_low]
     grids = [
         [init_int["g_X"]] if "g_X" in init_int else g_grid,
         [init_int["dark_bright_eV"]] if "dark_bright_eV" in init_int else d_grid,
         [init_int["g_e_minus_g_h"]] if "g_e_minus_g_h" in init_int else dg_grid,
+        [init_int["split_z_eV"]] if "split_z_eV" in init_int else sz_grid,
     ]
-    for gx, dd, dg in itertools.product(*grids):
-        vals = dict(base, g_X=gx, dark_bright_eV=dd, g_e_minus_g_h=dg)
-        vals.update({k: v for k, v in init_int.items() if k not in ("g_X", "dark_bright_eV")})
+    for gx, dd, dg, sz in itertools.product(*grids):
+        vals = dict(base, g_X=gx, dark_bright_eV=dd, g_e_minus_g_h=dg, split_z_eV=sz)
+        vals.update(
+            {
+                k: v
+                for k, v in init_int.items()
+                if k not in ("g_X", "dark_bright_eV", "g_e_minus_g_h", "split_z_eV")
+            }
+        )
         full = np.array([prob.fixed_int.get(k, vals.get(k, 0.0)) for k in prob.names])
         starts.append(full)
     return starts
 
 
 def _iterate(
-    prob: _Problem, full: np.ndarray, sig_assign: np.ndarray, visibility: bool, max_iter: int
+    prob: _Problem,
+    full: np.ndarray,
+    sig_assign: np.ndarray,
+    visibility: bool,
+    max_iter: int,
 ) -> dict[str, Any]:
     """Alternate assignment and least squares from `full` until the assignment is stable."""
     free_idx = prob.free_index()
     seen: list[bytes] = []
-    state, total, sgn = _assign(prob, full, sig_assign, visibility)
+    state, total, sgn, vis = _assign(prob, full, sig_assign, visibility)
     ok, ok_iter, n_it = False, False, 0
     for n_it in range(1, max_iter + 1):  # noqa: B007
         x, _, ok = _solve_fixed_assignment(prob, full[free_idx], state)
         full = prob.full(x)
-        new_state, total, sgn = _assign(prob, full, sig_assign, visibility)
+        new_state, total, sgn, vis = _assign(prob, full, sig_assign, visibility)
         if np.array_equal(new_state, state):
             ok_iter = True
             break
@@ -947,35 +994,63 @@ def _iterate(
         "full": full,
         "state": state,
         "total": total,
+        "vis": vis,
         "ok": ok and ok_iter,
         "n_it": n_it,
         "sgn": sgn,
     }
 
 
-def _axis_partner(prob: _Problem, full: np.ndarray) -> np.ndarray | None:
-    """The E_D <-> E_k relabelled parameters when the field lies along dot axis k, else None.
+def _axis_partners(prob: _Problem, full: np.ndarray) -> list[np.ndarray]:
+    """Parameter sets with exactly the same energies, when the field lies along dot axis k.
 
-    For B along axis k, D couples only to the bright dipole k, and the 2x2 block
-    [[E_D, d], [d, E_k]] has the same eigenvalues with E_D and E_k exchanged; the rest of H
-    does not involve them. None if the field is not along an axis or fixed values forbid it.
+    Then H splits into two 2x2 blocks of the same form: the dipoles i, j perpendicular to B,
+    mixed by g_X (levels (E_i + E_j)/2 +- sqrt((E_j - E_i)^2/4 + (g_X mu_B B/2)^2)), and D with
+    the dipole k along B, mixed by g_e - g_h (same form with E_D, E_k). Hence three partners:
+    E_D <-> E_k; the two blocks exchanged (E_i, E_j, g_X) <-> (E_D, E_k, g_e - g_h); both.
+    Only brightness (which state is dark at B = 0, which lines are missing) tells them apart.
+    Variants that would change a fixed parameter are left out. Empty for other directions.
     """
     axes = np.flatnonzero(np.abs(prob.b) > 1e-12)
     if axes.size != 1:
-        return None
-    k = int(axes[0])
+        return []
+    k = int(axes[0]) + 1  # index in (D, X, Y, Z)
+    i, j = (m for m in (1, 2, 3) if m != k)
     Eb, D, sxy, sz = full[:4]
-    lev = np.array([Eb - D, Eb - sz / 3 - sxy / 2, Eb - sz / 3 + sxy / 2, Eb + 2 * sz / 3])
-    lev[[0, k + 1]] = lev[[k + 1, 0]]
-    ED, EX, EY, EZ = lev
-    Eb2 = (EX + EY + EZ) / 3
-    new = np.array([Eb2, Eb2 - ED, EY - EX, EZ - (EX + EY) / 2])
-    for i, name in enumerate(PARAM_NAMES[:4]):
-        if name in prob.fixed_int and abs(new[i] - full[i]) > 1e-12:
-            return None
-    out = full.copy()
-    out[:4] = new
-    return out
+    ig, idg = PARAM_NAMES.index("g_X"), PARAM_NAMES.index("g_e_minus_g_h")
+    lev0 = np.array([Eb - D, Eb - sz / 3 - sxy / 2, Eb - sz / 3 + sxy / 2, Eb + 2 * sz / 3])
+
+    def swap_dk(lev: np.ndarray) -> np.ndarray:
+        out = lev.copy()
+        out[[0, k]] = lev[[k, 0]]
+        return out
+
+    def swap_blocks(lev: np.ndarray) -> np.ndarray:
+        c1, a1 = (lev[i] + lev[j]) / 2, abs(lev[j] - lev[i]) / 2
+        c2, a2 = (lev[0] + lev[k]) / 2, abs(lev[k] - lev[0]) / 2
+        out = lev.copy()
+        out[i], out[j] = c2 - a2, c2 + a2
+        out[0], out[k] = c1 - a1, c1 + a1  # D the lower one
+        return out
+
+    variants = [
+        (swap_dk(lev0), False),
+        (swap_blocks(lev0), True),
+        (swap_dk(swap_blocks(lev0)), True),
+    ]
+    partners = []
+    for lev, exchange_g in variants:
+        ED, EX, EY, EZ = lev
+        Eb2 = (EX + EY + EZ) / 3
+        out = full.copy()
+        out[:4] = [Eb2, Eb2 - ED, EY - EX, EZ - (EX + EY) / 2]
+        if exchange_g:
+            out[ig], out[idg] = full[idg], full[ig]
+        changed = [n for m, n in enumerate(prob.names) if abs(out[m] - full[m]) > 1e-12]
+        if any(n in prob.fixed_int for n in changed):
+            continue
+        partners.append(out)
+    return partners
 
 
 def _per_field_seed(
@@ -1089,9 +1164,9 @@ def fit_zeeman(
       (needs at least one degree of freedom).
     - `polarization`: optional labels per line: 'sigma+', 'sigma-' (circular about +B),
       'pi' (dipole along B: the Z and brightened dark lines in Faraday geometry), 'perp'
-      (dipole perpendicular to B) or '' (unknown). They steer the assignment (a contradicting
-      label costs as much as a ~30 sigma energy offset) and, if any circular label is given,
-      fix the sign of g_X (module docstring).
+      (dipole perpendicular to B) or '' (unknown). They steer the assignment (a state less
+      than half of the labelled kind costs up to ~30 sigma of energy offset) and, if any
+      circular label is given, fix the sign of g_X (module docstring).
     - `geometry`: field direction in dot axes, 'faraday' (z), 'voigt' (x) or a 3-vector.
     - `offset`: 'diamagnetic' (one E_bright_eV + gamma_dia B^2 for all fields) or 'per_field'
       (a free energy offset at every field but the one closest to 0 T, gamma_dia fixed to 0:
@@ -1209,29 +1284,34 @@ def fit_zeeman(
                 np.array([prob.fixed_int.get(k, vals.get(k, 0.0)) for k in prob.names])
             ] + starts
     for full0 in starts:
-        cand = _iterate(
-            prob,
-            _align_offset(prob, full0, sig_assign, visibility),
-            sig_assign,
-            visibility,
-            max_iter,
-        )
-        if best is None or cand["total"] < best["total"] - 1e-9 * max(1.0, abs(cand["total"])):
+        start = _align_offset(prob, full0, sig_assign, visibility)
+        cand = _iterate(prob, start, sig_assign, visibility, max_iter)
+        if _better(cand, best):
             best = cand
-    # The energies cannot tell D from the bright dipole along the field when the field lies
-    # along a dot axis (swap E_D <-> E_k): try the partner; the visibility prior decides.
+    # With the field along a dot axis the energies have exact discrete symmetries
+    # (`_axis_partners`): try the partners of the best solution; brightness decides.
     assert best is not None
-    partner = _axis_partner(prob, best["full"])
-    if partner is not None:
+    tie_broken = False
+    for partner in _axis_partners(prob, best["full"]):
         cand = _iterate(prob, partner, sig_assign, visibility, max_iter)
-        if cand["total"] < best["total"] - 1e-9 * max(1.0, abs(cand["total"])):
+        tol = 1e-6 * max(1.0, abs(best["total"]))
+        if abs(cand["total"] - best["total"]) <= tol and not np.allclose(
+            cand["full"][:6], best["full"][:6], rtol=1e-6, atol=1e-6
+        ):
+            tie_broken = True
+        if _better(cand, best):
             best = cand
-    assert best is not None
     state = best["state"]
     x, chi2, ok = _solve_fixed_assignment(prob, best["full"][free_idx], state, tight=True)
     full = prob.full(x)
-    final_state, _, sgn = _assign(prob, full, sig_assign, visibility)
+    final_state, _, sgn, _ = _assign(prob, full, sig_assign, visibility)
     notes: list[str] = []
+    if tie_broken:
+        notes.append(
+            "an exact relabelling of the levels (E_D <-> E_k or the exchange of the two 2x2 "
+            "blocks, field along a dot axis) fits equally well; the solution whose seen lines "
+            "are bright and missing lines dim was kept: confirm with polarisation labels"
+        )
     if not np.array_equal(final_state, state):
         notes.append("assignment changed after the final polish; result may be at a boundary")
         ok = False

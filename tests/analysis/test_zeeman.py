@@ -248,17 +248,50 @@ def test_dark_and_parallel_bright_level_can_be_swapped(geometry, k):
     assert np.max(np.abs(d)) > 1e-6
 
 
-def test_visibility_prior_picks_the_dark_level():
-    """Started in the swapped (equal-chi^2) solution, the fit ends on the one where the lines
-    seen at low field are bright; without the visibility prior it has no reason to move."""
+def _swap_blocks(p):
+    """Faraday: exchange the (X, Y; g_X) block with the (D, Z; g_e - g_h) block."""
+    ED, EX, EY, EZ = zero_field_energies(p)
+    c1, a1 = (EX + EY) / 2, abs(EY - EX) / 2
+    c2, a2 = (ED + EZ) / 2, abs(EZ - ED) / 2
+    EX, EY, ED, EZ = c2 - a2, c2 + a2, c1 - a1, c1 + a1
+    Eb = (EX + EY + EZ) / 3
+    return dict(
+        p,
+        E_bright_eV=Eb,
+        dark_bright_eV=Eb - ED,
+        split_xy_eV=EY - EX,
+        split_z_eV=EZ - (EX + EY) / 2,
+        g_X=p["g_e_minus_g_h"],
+        g_e_minus_g_h=p["g_X"],
+    )
+
+
+def test_faraday_blocks_can_be_exchanged():
+    """B || z: the (X, Y) block mixed by g_X and the (D, Z) block mixed by g_e - g_h have the
+    same form, so exchanging them (levels and g factors) leaves every energy unchanged."""
+    q = _swap_blocks(TRUTH)
+    B = np.linspace(0, 8, 17)
+    np.testing.assert_allclose(
+        analysis.zeeman_energies(q, B)[0], analysis.zeeman_energies(TRUTH, B)[0], atol=1e-15
+    )
+    # but the states that are bright differ: at 0 T one of the observed doublet is dark in q
+    assert analysis.zeeman_states(q, 0.0).bright.min() == 0.0
+    assert np.max(np.abs(q["g_X"] - TRUTH["g_X"])) > 0.5
+
+
+@pytest.mark.parametrize("partner", ["swap_dz", "swap_blocks"])
+def test_visibility_prior_picks_the_dark_level(partner):
+    """Started in an equal-chi^2 partner solution, the fit ends on the one where the lines
+    seen are bright and the missing ones dim; without the visibility prior it stays."""
     B, E, _ = synthetic_lines(TRUTH, seed=7, sigma=2e-5)
-    swapped = _swap_dark_and(TRUTH, 3)
+    swapped = _swap_dark_and(TRUTH, 3) if partner == "swap_dz" else _swap_blocks(TRUTH)
     res = analysis.fit_zeeman(B, E, 2e-5, initial=swapped)
     z = z_scores(res, TRUTH)
     assert all(abs(v) < 4 for v in z.values()), z
     blind = analysis.fit_zeeman(B, E, 2e-5, initial=swapped, visibility=False)
     assert blind.gof.chi2 == pytest.approx(res.gof.chi2, rel=1e-6)
     assert abs(blind.dark_bright_eV - swapped["dark_bright_eV"]) < 4 * blind.dark_bright_err_eV
+    assert abs(blind.g_X - abs(swapped["g_X"])) < 4 * blind.g_X_err
 
 
 def test_hamiltonian_structure_and_polarisation():
@@ -499,7 +532,7 @@ def test_line_jacobian_matches_finite_differences():
     x = prob.full(np.zeros(len(prob.free)))
     x[: len(PARAM_NAMES)] = [Z._to_internal(k, TRUTH[k], prob.E_ref) for k in PARAM_NAMES]
     x[len(PARAM_NAMES) :] = np.linspace(-0.1, 0.1, len(prob.names) - len(PARAM_NAMES))
-    state, _, _ = Z._assign(prob, x, np.full(E.size, 1e-5))
+    state, *_ = Z._assign(prob, x, np.full(E.size, 1e-5))
     _, J = Z._residuals_and_jac(prob, x, state, True)
     for k in range(x.size):
         h = 1e-6
