@@ -72,6 +72,6 @@ def rydberg_star_eV(p) -> np.ndarray:
 
 
 def bohr_star_nm(p) -> np.ndarray:
-    """Effective Bohr radius a_B = a0 eps / mu (nm) of the dot of `SphereParams` p (in-dot masses)."""
+    """Effective Bohr radius a_B = a0 eps / mu (nm) of the `SphereParams` p (in-dot masses)."""
     mu = reduced_mass(np.asarray(p.me_in, float), np.asarray(p.mh_in, float))
     return BOHR_nm * np.asarray(p.eps, float) / mu

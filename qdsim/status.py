@@ -50,7 +50,8 @@ FAILURE_MASK: int = int(
 )
 
 _MESSAGES = {
-    Status.INVALID_INPUT: "invalid input (R <= 0, non-positive mass or eps, NaN, or x outside [0, 1])",
+    Status.INVALID_INPUT: "invalid input (R <= 0, non-positive mass or eps, NaN, "
+    "or x outside [0, 1])",
     Status.NO_BOUND_ELECTRON: "no bound electron state (the dot is below the critical radius "
     "for its conduction-band offset)",
     Status.NO_BOUND_HOLE: "no bound hole state (the dot is below the critical radius for its "

@@ -79,6 +79,8 @@ if __name__ == "__main__":
     print("Calibration of the default exchange constants (studies/03_calibrate_exchange.py)")
     for k, v in r.items():
         print(f"  {k:<22} {v:.6g}")
-    print(f"\nmaterials/systems/default.toml: hwLT_x0 = hwLT_x1 = {r['hwLT_eV']:.4g} eV, "
-          f"dSR_x0 = dSR_x1 = {r['dSR_eV']:.4g} eV")
+    print(
+        f"\nmaterials/systems/default.toml: hwLT_x0 = hwLT_x1 = {r['hwLT_eV']:.4g} eV, "
+        f"dSR_x0 = dSR_x1 = {r['dSR_eV']:.4g} eV"
+    )
     assert np.isfinite(r["dSR_eV"])

@@ -24,7 +24,8 @@ out["emission"] = ds.emission_energy.values.ravel().tolist()
 out["splitting"] = ds.dark_bright_splitting.values.ravel().tolist()
 p = qdsim.load_system().sphere_params(0.3)
 s = qdsim.solve_sphere(p, 5.0)
-out["energy"] = float(s.energy_eV); out["lam"] = float(s.lam_nm); out["dtype"] = str(s.energy_eV.dtype)
+out["energy"] = float(s.energy_eV); out["lam"] = float(s.lam_nm)
+out["dtype"] = str(s.energy_eV.dtype)
 out["sum_outside_context"] = float(s.energy_eV * 1e3 - 1775.0)
 try:
     jax.grad(lambda r: qdsim.solve_sphere(p, r).energy_eV)(5.0)
@@ -41,8 +42,14 @@ print(json.dumps(out))
 
 def _run(x64: str) -> dict:
     env = dict(os.environ, JAX_ENABLE_X64=x64, JAX_PLATFORMS="cpu")
-    res = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True,
-                         timeout=600, check=False)  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads(res.stdout.strip().splitlines()[-1])
 

@@ -23,7 +23,9 @@ def parse_range(text: str, name: str) -> np.ndarray:
             return np.linspace(start, stop, num)
     except ValueError:
         pass
-    raise UserError(f"--{name}: expected 'start:stop:num' (e.g. 1.5:8:64) or a number, got {text!r}")
+    raise UserError(
+        f"--{name}: expected 'start:stop:num' (e.g. 1.5:8:64) or a number, got {text!r}"
+    )
 
 
 def _check_writable(path: Path | None, what: str) -> None:
@@ -50,14 +52,17 @@ def sweep(
     _check_writable(output, "--output")
     _check_writable(plot, "--plot")
     sysobj = qdsim.load_system(system)
-    ds = qdsim.phase_diagram(r, xs, system=sysobj, f_v=f_v,
-                             config=qdsim.SolverConfig(n_quad=n_quad), progress=progress)  # fmt: skip
+    ds = qdsim.phase_diagram(
+        r, xs, system=sysobj, f_v=f_v, config=qdsim.SolverConfig(n_quad=n_quad), progress=progress
+    )
     ds.to_netcdf(output, engine="h5netcdf")
     n = ds.status.size
     failed = ds.attrs["failed_points"]
     warned = int(np.count_nonzero(ds.status.values & int(Status.NEAR_THRESHOLD)))
-    typer.echo(f"wrote {output} ({n} points: {n - failed} solved, {failed} without a bound "
-               f"exciton (NaN + status), {warned} near threshold)")  # fmt: skip
+    typer.echo(
+        f"wrote {output} ({n} points: {n - failed} solved, {failed} without a bound "
+        f"exciton (NaN + status), {warned} near threshold)"
+    )
     if plot is not None:
         from qdsim.plotting.phase import plot_phase_diagram
 
@@ -85,14 +90,20 @@ def solve(
     table = Table(title=f"{sysobj.name}: R = {radius:g} nm (d = {2 * radius:g} nm), x = {x:g}")
     table.add_column("quantity")
     table.add_column("value", justify="right")
-    units = {"_eV": ("meV", 1e3), "_nm": ("nm", 1.0), "_nm3": ("nm^-3", 1.0),
-             "rate_s": ("1/s", 1.0), "_s": ("s", 1.0)}  # fmt: skip
+    units = {
+        "_eV": ("meV", 1e3),
+        "_nm": ("nm", 1.0),
+        "_nm3": ("nm^-3", 1.0),
+        "rate_s": ("1/s", 1.0),
+        "_s": ("s", 1.0),
+    }
     for name, val in s._asdict().items():
         if name == "status":
             table.add_row("status", f"{int(val)} ({describe(int(val))})")
             continue
-        unit, scale = next(((u, f) for suf, (u, f) in units.items() if name.endswith(suf)),
-                           ("", 1.0))  # fmt: skip
+        unit, scale = next(
+            ((u, f) for suf, (u, f) in units.items() if name.endswith(suf)), ("", 1.0)
+        )
         if name in ("energy_eV", "bright_energy_eV", "dark_energy_eV"):
             unit, scale = "eV", 1.0
         table.add_row(name, f"{float(val) * scale:.6g} {unit}")

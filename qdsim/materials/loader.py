@@ -123,8 +123,10 @@ class System:
 
     def describe(self) -> str:
         """A table of every number with its unit, status, flag and source."""
-        lines = [f"system {self.name!r}: dot {self.dot} (x = 0: {self.x0}, x = 1: {self.x1}) "
-                 f"in {self.matrix}"]  # fmt: skip
+        lines = [
+            f"system {self.name!r}: dot {self.dot} (x = 0: {self.x0}, x = 1: {self.x1}) "
+            f"in {self.matrix}"
+        ]
         for e in self.entries:
             flag = " UNCALIBRATED" if e.get("uncalibrated") else ""
             lines.append(

@@ -101,7 +101,9 @@ def _table(path: str, doc: dict, section: str, specs: dict) -> dict:
         raise _err(path, section, "must be a table")
     unknown = set(raw) - set(specs)
     if unknown:
-        raise _err(path, f"{section}.{sorted(unknown)[0]}", f"unknown key; allowed: {sorted(specs)}")
+        raise _err(
+            path, f"{section}.{sorted(unknown)[0]}", f"unknown key; allowed: {sorted(specs)}"
+        )
     out = {}
     for name, spec in specs.items():
         if name not in raw:

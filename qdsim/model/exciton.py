@@ -3,7 +3,8 @@
 
 Energy from the exact identity (no Laplacian of the trial function, no interface-kink problem):
 
-    E(lambda) = E_e + E_h + <Phi^2 f^2 (c_e + c_h)> / (lambda^2 N) - (e^2 / 4 pi eps0 eps) <Phi^2 f^2 / r_eh> / N,
+    E(lambda) = E_e + E_h + <Phi^2 f^2 (c_e + c_h)> / (lambda^2 N)
+                - (e^2 / 4 pi eps0 eps) <Phi^2 f^2 / r_eh> / N,
 
 c_i = hbar^2 / 2 m_i(r_i) (position dependent: mass jump at R), N = <Phi^2 f^2>. Each 6-D
 expectation reduces to a 2-D (r_e, r_h) integral with an analytic angular kernel (physics.md §D),
@@ -92,13 +93,31 @@ def quadrature_nodes(e: WellState, h: WellState, R, n: int) -> ExcitonNodes:
     jac = jac_big * rho_big * w12
     a_oo = rho_big * (1 - t2)
     blocks.append(
-        (R + rho_small, R + rho_big, jac, _u_out(e, rho_small), _u_out(h, rho_big),
-         e.c_out, h.c_out, a_oo, 2 * (R + rho_small))
-    )  # fmt: skip
+        (
+            R + rho_small,
+            R + rho_big,
+            jac,
+            _u_out(e, rho_small),
+            _u_out(h, rho_big),
+            e.c_out,
+            h.c_out,
+            a_oo,
+            2 * (R + rho_small),
+        )
+    )
     blocks.append(
-        (R + rho_big, R + rho_small, jac, _u_out(e, rho_big), _u_out(h, rho_small),
-         e.c_out, h.c_out, a_oo, 2 * (R + rho_small))
-    )  # fmt: skip
+        (
+            R + rho_big,
+            R + rho_small,
+            jac,
+            _u_out(e, rho_big),
+            _u_out(h, rho_small),
+            e.c_out,
+            h.c_out,
+            a_oo,
+            2 * (R + rho_small),
+        )
+    )
     # in-out (r_e inside, r_h outside) and out-in: tensor products.
     r_in = R * t1
     rho_out = L * t2 / (1.0 - t2)
@@ -325,8 +344,9 @@ def optimise(e: WellState, h: WellState, R, eps, mu, config) -> ExcitonState:
     s0 = jnp.log(aB * (1.0 + 1.0 / (1.0 + 0.5 * r_eff**1.5)))
     lo = jax.lax.stop_gradient(jnp.log(LAMBDA_BOUNDS_AB[0] * aB))
     hi = jax.lax.stop_gradient(jnp.log(LAMBDA_BOUNDS_AB[1] * aB))
-    s, step = _argmin(nodes, kc, jax.lax.stop_gradient(s0), lo, hi, config.lam_iters,
-                      config.lam_tol)  # fmt: skip
+    s, step = _argmin(
+        nodes, kc, jax.lax.stop_gradient(s0), lo, hi, config.lam_iters, config.lam_tol
+    )
     corr = energy_of_log_lambda(s, nodes, kc)
     lam = jnp.exp(s)
     N, _, _ = _moments(nodes, 2.0 / lam)

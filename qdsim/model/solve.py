@@ -54,19 +54,28 @@ def _kernel_unjitted(p: SphereParams, R, config: SolverConfig) -> SphereSolution
     p = SphereParams(*(jnp.where(ok_in, v, s) for v, s in zip(p, _SAFE, strict=True)))
     R = jnp.where(ok_in, R, _SAFE_R)
 
-    e = well.ground_state(p.me_in, p.me_out, p.dEc_eV, R, config.root_iters,
-                          Status.NO_BOUND_ELECTRON)  # fmt: skip
+    e = well.ground_state(
+        p.me_in, p.me_out, p.dEc_eV, R, config.root_iters, Status.NO_BOUND_ELECTRON
+    )
     h = well.ground_state(p.mh_in, p.mh_out, p.dEv_eV, R, config.root_iters, Status.NO_BOUND_HOLE)
     mu = p.me_in * p.mh_in / (p.me_in + p.mh_in)
     x = exciton.optimise(e, h, R, p.eps, mu, config)
     fs = exchange.fine_structure(
-        x.contact_density_nm3, x.overlap2, R, p.eps, mu, p.dSR_eV, p.hwLT_eV, p.eps_bg_in,
+        x.contact_density_nm3,
+        x.overlap2,
+        R,
+        p.eps,
+        mu,
+        p.dSR_eV,
+        p.hwLT_eV,
+        p.eps_bg_in,
         p.eps_bg_out,
-    )  # fmt: skip
+    )
     energy = p.Eg_eV + x.energy_eV
     bright = energy + fs.dark_bright_eV
-    rate = exchange.radiative_rate(bright, x.overlap2, p.eps, mu, p.hwLT_eV, p.eps_bg_in,
-                                   p.eps_bg_out)  # fmt: skip
+    rate = exchange.radiative_rate(
+        bright, x.overlap2, p.eps, mu, p.hwLT_eV, p.eps_bg_in, p.eps_bg_out
+    )
     lifetime = jnp.where(rate > 0, 1.0 / jnp.where(rate > 0, rate, 1.0), jnp.inf)
 
     status = flags | e.status | h.status | x.status

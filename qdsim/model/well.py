@@ -13,12 +13,11 @@ iterations. Lengths in nm, energies in eV, masses in m0.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import math
-
 import numpy as np
 
 from qdsim.constants import HBAR2_2M0_eV_nm2

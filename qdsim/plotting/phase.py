@@ -78,27 +78,59 @@ def plot_phase_diagram(
             continue
         ax.plot(e[ok], dd[ok], color="0.45", lw=0.8, ls="--")
         k = int(np.flatnonzero(ok)[0])  # label at the I-rich end, where the lines fan out
-        ax.annotate(f"d = {dv:g} nm", (e[k], dd[k]), fontsize=8, color="0.3",
-                    xytext=(-4, 0), textcoords="offset points", va="center", ha="right")  # fmt: skip
+        ax.annotate(
+            f"d = {dv:g} nm",
+            (e[k], dd[k]),
+            fontsize=8,
+            color="0.3",
+            xytext=(-4, 0),
+            textcoords="offset points",
+            va="center",
+            ha="right",
+        )
     for dot in dots:
         if dot.dark_bright_eV is None:
             ax.axvline(dot.energy_eV, color="tab:red", lw=0.8, ls=":", alpha=0.7)
-            ax.annotate(dot.label, (dot.energy_eV, 1.0), xycoords=("data", "axes fraction"),
-                        rotation=90, fontsize=8, color="tab:red", va="top", ha="right")  # fmt: skip
+            ax.annotate(
+                dot.label,
+                (dot.energy_eV, 1.0),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                fontsize=8,
+                color="tab:red",
+                va="top",
+                ha="right",
+            )
         else:
             err = None if dot.dark_bright_err_eV is None else dot.dark_bright_err_eV * 1e3
-            ax.errorbar(dot.energy_eV, dot.dark_bright_eV * 1e3, yerr=err, fmt="*", ms=13,
-                        color="tab:red", mec="k", zorder=5, label=dot.label)  # fmt: skip
+            ax.errorbar(
+                dot.energy_eV,
+                dot.dark_bright_eV * 1e3,
+                yerr=err,
+                fmt="*",
+                ms=13,
+                color="tab:red",
+                mec="k",
+                zorder=5,
+                label=dot.label,
+            )
     ax.set_xlabel("bright exciton emission energy (eV)")
     ax.set_ylabel("dark-bright splitting (meV)")
     ax.set_yscale("log")
     sysname = ds.attrs.get("system", "?")
-    ax.set_title(f"FAPb(I$_{{1-x}}$Br$_x$)$_3$ dots in FAPbBr$_3$ (system '{sysname}')",
-                 fontsize=11)  # fmt: skip
+    ax.set_title(
+        f"FAPb(I$_{{1-x}}$Br$_x$)$_3$ dots in FAPbBr$_3$ (system '{sysname}')", fontsize=11
+    )
     if ds.attrs.get("uncalibrated"):
-        ax.text(0.01, 0.01, "exchange constants calibrated on the paper's dots 3 and 5 "
-                "(uncalibrated parameters: see `qdsim info`)", transform=ax.transAxes,
-                fontsize=7, color="0.4")  # fmt: skip
+        ax.text(
+            0.01,
+            0.01,
+            "exchange constants calibrated on the paper's dots 3 and 5 "
+            "(uncalibrated parameters: see `qdsim info`)",
+            transform=ax.transAxes,
+            fontsize=7,
+            color="0.4",
+        )
     ax.grid(True, which="both", alpha=0.25)
     lo, hi = ax.get_xlim()
     ax.set_xlim(lo - 0.08 * (hi - lo), hi)  # room for the diameter labels

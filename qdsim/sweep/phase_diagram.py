@@ -102,8 +102,11 @@ def phase_diagram(
         "radius": _axis("radius_nm", radius_nm, lo=np.finfo(float).tiny),
         "x": _axis("x", x, 0.0, 1.0),
     }
-    defaults = {"f_v": system.values["f_v"], "bowing_Eg": system.values["bowing.Eg"],
-                "mass_ratio": 1.0}  # fmt: skip
+    defaults = {
+        "f_v": system.values["f_v"],
+        "bowing_Eg": system.values["bowing.Eg"],
+        "mass_ratio": 1.0,
+    }
     given = {"f_v": f_v, "bowing_Eg": bowing_Eg, "mass_ratio": mass_ratio}
     bounds = {"f_v": (0.0, 1.0), "bowing_Eg": (None, None), "mass_ratio": (1e-6, None)}
     scalars: dict[str, float] = {}
@@ -145,8 +148,12 @@ def phase_diagram(
 
         for i in range(n_chunks):
             sl = slice(i * chunk, (i + 1) * chunk)
-            res = _solve_chunk(values, *(jnp.asarray(a[sl], dtype=jnp.float64) for a in inputs),
-                               config=config, with_mass_ratio=with_mr)  # fmt: skip
+            res = _solve_chunk(
+                values,
+                *(jnp.asarray(a[sl], dtype=jnp.float64) for a in inputs),
+                config=config,
+                with_mass_ratio=with_mr,
+            )
             pending.append((i, res))
             if len(pending) > _IN_FLIGHT:
                 collect()
@@ -162,12 +169,18 @@ def phase_diagram(
     }
     for name in _OVERRIDES:
         if name in axes:
-            coords[name] = (name, axes[name], {"units": _OVERRIDE_UNITS[name],
-                                               "long_name": _OVERRIDE_NAMES[name]})  # fmt: skip
+            coords[name] = (
+                name,
+                axes[name],
+                {"units": _OVERRIDE_UNITS[name], "long_name": _OVERRIDE_NAMES[name]},
+            )
     data_vars = {}
     for name, q in QUANTITIES.items():
-        data_vars[name] = (dims, flat[q.field], {"units": q.units, "long_name": q.long_name,
-                                                 "description": q.description})  # fmt: skip
+        data_vars[name] = (
+            dims,
+            flat[q.field],
+            {"units": q.units, "long_name": q.long_name, "description": q.description},
+        )
     data_vars["status"] = (dims, flat["status"].astype(np.int32), flag_attrs())
     attrs = {
         "title": "qdsim phase diagram: emission energy and dark-bright splitting",
@@ -198,10 +211,13 @@ def _progress_callback(progress, total: int):
     from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
     bar = Progress(
-        "[progress.description]{task.description}", BarColumn(),
-        "{task.completed}/{task.total} points", TimeElapsedColumn(), TimeRemainingColumn(),
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed}/{task.total} points",
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
         transient=False,
-    )  # fmt: skip
+    )
     task = bar.add_task("phase diagram", total=total)
     bar.start()
 

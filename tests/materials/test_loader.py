@@ -77,7 +77,10 @@ def test_sphere_params_differentiable_in_x():
     s = load_system()
     with qdsim.float64():
         g = jax.grad(lambda x: qdsim.solve_sphere(s.sphere_params(x), 5.0).bright_energy_eV)(0.3)
-    fd = (float(s.solve(0.3 + 1e-5, 5.0).bright_energy_eV) - float(s.solve(0.3 - 1e-5, 5.0).bright_energy_eV)) / 2e-5
+    fd = (
+        float(s.solve(0.3 + 1e-5, 5.0).bright_energy_eV)
+        - float(s.solve(0.3 - 1e-5, 5.0).bright_energy_eV)
+    ) / 2e-5
     assert float(g) == pytest.approx(fd, rel=1e-6)
     assert float(g) > 0  # more Br, larger gap
 
@@ -107,17 +110,27 @@ def _edit(path: Path, old: str, new: str):
 @pytest.mark.parametrize(
     ("file", "old", "new", "match"),
     [
-        ("FAPbI3.toml", 'unit = "eV"', 'unit = "meV"', r"FAPbI3.toml: params.Eg: unit must be 'eV'"),
+        (
+            "FAPbI3.toml",
+            'unit = "eV"',
+            'unit = "meV"',
+            r"FAPbI3.toml: params.Eg: unit must be 'eV'",
+        ),
         ("FAPbI3.toml", 'status = "unverified"', 'status = "guess"', r"params.Eg: status must be"),
         ("FAPbI3.toml", "value = 0.18", "value = -0.18", r"params.me: value -0.18 outside"),
         ("FAPbI3.toml", "value = 1.501", 'value = "1.5"', r"params.Eg: value must be a finite"),
         ("FAPbI3.toml", "[params.Eg]", "[params.Egg]", r"params.Egg.*unknown key"),
         ("FAPbI3.toml", "value = 0.090", "value = 0.12", r"params.mu: .*disagrees"),
         ("alloys/FAPbI3-FAPbBr3.toml", "value = 0.5", "value = 1.5", r"params.f_v: value 1.5"),
-        ("systems/default.toml", 'dot = "FAPbI3-FAPbBr3"', 'dot = "nope"', r"nope.toml: no such alloy"),
+        (
+            "systems/default.toml",
+            'dot = "FAPbI3-FAPbBr3"',
+            'dot = "nope"',
+            r"nope.toml: no such alloy",
+        ),
         ("FAPbBr3.toml", "schema = 1", "schema = 2", r"FAPbBr3.toml: schema"),
     ],
-)  # fmt: skip
+)
 def test_validation_errors_name_file_key_problem(mat_copy, file, old, new, match):
     _edit(mat_copy / file, old, new)
     with pytest.raises(MaterialsError, match=match):

@@ -13,8 +13,8 @@ from tests.model.common import AB, CONTACT_COEFF, P_ASYM, P_C5, P_INF
 
 
 def test_splitting_is_exchange_sum_times_reduced_contact():
-    """B.4, uniform eps: Delta_DB = (Delta_SR + hwLT/3) pi a_B^3 int|Psi(r,r)|^2; bright = E + Delta_DB
-    (triplet pushed up), dark = E."""
+    """B.4, uniform eps: Delta_DB = (Delta_SR + hwLT/3) pi a_B^3 int|Psi(r,r)|^2;
+    bright = E + Delta_DB (triplet pushed up), dark = E."""
     p = P_C5._replace(dSR_eV=2e-4, hwLT_eV=1.2e-3)
     s = qdsim.solve_sphere(p, 5.0)
     aB = float(qdsim.bohr_star_nm(p))
@@ -26,8 +26,9 @@ def test_splitting_is_exchange_sum_times_reduced_contact():
 
 
 def test_dielectric_contrast_term_against_dipole_formula():
-    """B.4 with eps1 != eps2: 4 pi |d|^2/(3 eps1) int|Psi|^2 + 2 (eps1 - eps2)/(eps1 (eps1 + 2 eps2))
-    |d|^2 / R^3 |int Psi|^2, with |d|^2 = hwLT eps1 a_B^3 / 4 (Gaussian; eV nm^3)."""
+    """B.4 with eps1 != eps2: 4 pi |d|^2/(3 eps1) int|Psi|^2
+    + 2 (eps1 - eps2)/(eps1 (eps1 + 2 eps2)) |d|^2 / R^3 |int Psi|^2,
+    with |d|^2 = hwLT eps1 a_B^3 / 4 (Gaussian; eV nm^3)."""
     p, R = P_ASYM, 3.0
     s = qdsim.solve_sphere(p, R)
     aB = float(qdsim.bohr_star_nm(p))
@@ -85,7 +86,9 @@ def test_default_system_reproduces_its_calibration():
     assert float(s5.radiative_lifetime_s) == pytest.approx(246e-12, rel=2e-3)
     from scipy.optimize import brentq
 
-    x3 = brentq(lambda x: float(system.solve(x, 5.0).bright_energy_eV) - 1.8167, 0.2, 0.5, xtol=1e-9)
+    x3 = brentq(
+        lambda x: float(system.solve(x, 5.0).bright_energy_eV) - 1.8167, 0.2, 0.5, xtol=1e-9
+    )
     assert float(system.solve(x3, 5.0).dark_bright_eV) == pytest.approx(1.5e-3, rel=2e-3)
     assert 0.2 < x3 < 0.4  # the paper's composition window (Fig. 3g)
 

@@ -50,7 +50,9 @@ def test_product_ansatz_column_of_ci_table(c2_solutions, i):
     assert E > e_ci - de_ci
     # lambda*: 1.858 at 0.5 a_B is a rounding slip of 1.8575 (two independent codes agree)
     assert float(s.lam_nm) / AB == pytest.approx(lam, abs=_tol(lam) + (1e-4 if Rr == 0.5 else 0))
-    assert math.pi * AB**3 * float(s.contact_density_nm3) == pytest.approx(contact, abs=_tol(contact))
+    assert math.pi * AB**3 * float(s.contact_density_nm3) == pytest.approx(
+        contact, abs=_tol(contact)
+    )
     assert float(s.overlap2) == pytest.approx(ovl, abs=_tol(ovl))
 
 
@@ -74,7 +76,9 @@ def test_strong_confinement_coefficients(R_over_aB):
     assert contact == pytest.approx(CONTACT_COEFF, abs=1e-10)
 
 
-@pytest.mark.parametrize(("R_over_aB", "target", "tol"), [(0.01, -0.24846, 1e-5), (0.001, -0.24812, 1e-5)])
+@pytest.mark.parametrize(
+    ("R_over_aB", "target", "tol"), [(0.01, -0.24846, 1e-5), (0.001, -0.24812, 1e-5)]
+)
 def test_correlation_constant_as_R_to_zero(R_over_aB, target, tol):
     """§1(e): E - Eg - hbar^2 pi^2/(2 mu R^2) + 1.7860731681 e^2/(eps R) -> -0.248083 Ry* as R -> 0
     (-0.24846 at 0.01 a_B, -0.24812 at 0.001 a_B); lambda* -> 2.0077 a_B."""
@@ -95,7 +99,9 @@ def test_correlation_limit_independent_of_mass_ratio():
     assert corr == pytest.approx(-0.24846, abs=1e-5)
 
 
-@pytest.mark.parametrize(("R_over_aB", "E_var", "lam"), [(10, -0.9657648, 1.03246), (20, -0.9916883, 1.00820)])
+@pytest.mark.parametrize(
+    ("R_over_aB", "E_var", "lam"), [(10, -0.9657648, 1.03246), (20, -0.9916883, 1.00820)]
+)
 def test_bulk_limit(R_over_aB, E_var, lam):
     """§1(e): E -> Eg - Ry*, lambda* -> a_B (slowly; C.2 values), contact -> 1/(pi a_B^3)."""
     cfg = qdsim.SolverConfig(n_quad=32)
@@ -121,8 +127,9 @@ def test_bulk_limit_trend_to_minus_rydberg():
 def test_agrees_with_independent_scipy_implementation(p, R):
     """An independent NumPy/SciPy code (brentq, bounded Brent + polish) agrees: energy to 1e-8 eV,
     lambda and observables to 1e-6 relative."""
-    ref = solve_sphere_ref(*p[:8], radius_nm=R, dSR_eV=float(p.dSR_eV), hwLT_eV=float(p.hwLT_eV),
-                           n_quad=24)  # fmt: skip
+    ref = solve_sphere_ref(
+        *p[:8], radius_nm=R, dSR_eV=float(p.dSR_eV), hwLT_eV=float(p.hwLT_eV), n_quad=24
+    )
     s = qdsim.solve_sphere(p, R, config=qdsim.SolverConfig(n_quad=24))
     assert float(s.energy_eV) == pytest.approx(ref["energy_eV"], abs=1e-8)
     assert float(s.electron_level_eV) == pytest.approx(ref["electron_level_eV"], abs=1e-10)
@@ -145,15 +152,18 @@ def test_c5_finite_barrier_regression():
 
 
 @pytest.mark.parametrize(
-    ("p", "R"), [(P_C5, 5.0), (P_ASYM, 2.0), (P_INF, 4 * AB), (P_C5._replace(dEv_eV=0.03), 6.0)],
+    ("p", "R"),
+    [(P_C5, 5.0), (P_ASYM, 2.0), (P_INF, 4 * AB), (P_C5._replace(dEv_eV=0.03), 6.0)],
     ids=["C5", "asym-small", "inf-large", "shallow-hole"],
-)  # fmt: skip
+)
 def test_converged_in_quadrature_order(p, R):
     """§1(b), (d): orders n, 2n, 4n (n = 12) agree to 1 microeV in energy and 1e-4 relative in the
     dark-bright splitting; the error falls with order (exponential convergence)."""
     p = p._replace(dSR_eV=1e-4, hwLT_eV=1e-3)
-    out = [qdsim.solve_sphere(p, R, config=qdsim.SolverConfig(n_quad=n, n_quad_1d=2 * n + 8))
-           for n in (12, 24, 48)]  # fmt: skip
+    out = [
+        qdsim.solve_sphere(p, R, config=qdsim.SolverConfig(n_quad=n, n_quad_1d=2 * n + 8))
+        for n in (12, 24, 48)
+    ]
     E = np.array([float(s.energy_eV) for s in out])
     D = np.array([float(s.dark_bright_eV) for s in out])
     assert abs(E[0] - E[2]) < 1e-6 and abs(E[1] - E[2]) < 1e-6
@@ -175,14 +185,19 @@ def test_tensor_gauss_without_splitting_would_fail():
         re, rh = np.meshgrid(r, r, indexing="ij")
         u = lambda x: float(e.amp_in) * np.sin(float(e.k_nm) * x)  # noqa: E731
         W = 8 * np.pi**2 * np.outer(wr, wr) * u(re) ** 2 * u(rh) ** 2 / (re * rh)
-        nodes = exciton.ExcitonNodes(jnp.asarray(W.ravel()), jnp.asarray(0 * W.ravel() + 2 * float(e.c_in)),
-                                     jnp.asarray(np.abs(re - rh).ravel()),
-                                     jnp.asarray(2 * np.minimum(re, rh).ravel()))  # fmt: skip
+        nodes = exciton.ExcitonNodes(
+            jnp.asarray(W.ravel()),
+            jnp.asarray(0 * W.ravel() + 2 * float(e.c_in)),
+            jnp.asarray(np.abs(re - rh).ravel()),
+            jnp.asarray(2 * np.minimum(re, rh).ravel()),
+        )
         kc = E2_4PIEPS0_eV_nm / 10.0
         naive = float(exciton.energy_of_log_lambda(jnp.log(AB), nodes, kc))
         good_nodes = exciton.quadrature_nodes(e, e, R, 12)
         good = float(exciton.energy_of_log_lambda(jnp.log(AB), good_nodes, kc))
-        exact = float(exciton.energy_of_log_lambda(jnp.log(AB), exciton.quadrature_nodes(e, e, R, 64), kc))
+        exact = float(
+            exciton.energy_of_log_lambda(jnp.log(AB), exciton.quadrature_nodes(e, e, R, 64), kc)
+        )
     assert abs(good - exact) < 1e-9
     assert abs(naive - exact) > 1e-6
 
@@ -195,8 +210,10 @@ def test_optimum_is_a_minimum_over_lambda():
         e = well.ground_state(0.195, 0.23, 0.2562, R)
         nodes = exciton.quadrature_nodes(e, e, R, 12)
         kc = E2_4PIEPS0_eV_nm / 9.071
-        Es = [float(exciton.energy_of_log_lambda(jnp.log(float(s.lam_nm) * f), nodes, kc))
-              for f in (0.5, 0.9, 0.99, 1.01, 1.1, 2.0)]  # fmt: skip
+        Es = [
+            float(exciton.energy_of_log_lambda(jnp.log(float(s.lam_nm) * f), nodes, kc))
+            for f in (0.5, 0.9, 0.99, 1.01, 1.1, 2.0)
+        ]
     E_star = float(s.energy_eV) - 1.7206 - 2 * float(s.electron_level_eV)
     assert all(E_star <= E + 1e-15 for E in Es)
 
@@ -204,8 +221,14 @@ def test_optimum_is_a_minimum_over_lambda():
 def test_electron_hole_exchange_symmetry():
     """Swapping every electron and hole parameter leaves the exciton unchanged."""
     p = P_ASYM
-    q = p._replace(me_in=p.mh_in, mh_in=p.me_in, me_out=p.mh_out, mh_out=p.me_out, dEc_eV=p.dEv_eV,
-                   dEv_eV=p.dEc_eV)  # fmt: skip
+    q = p._replace(
+        me_in=p.mh_in,
+        mh_in=p.me_in,
+        me_out=p.mh_out,
+        mh_out=p.me_out,
+        dEc_eV=p.dEv_eV,
+        dEv_eV=p.dEc_eV,
+    )
     a, b = qdsim.solve_sphere(p, 3.0), qdsim.solve_sphere(q, 3.0)
     for name in ("energy_eV", "lam_nm", "contact_density_nm3", "overlap2", "dark_bright_eV"):
         assert float(getattr(a, name)) == pytest.approx(float(getattr(b, name)), rel=1e-11)
@@ -231,5 +254,7 @@ def test_finite_barrier_lies_below_infinite_barrier():
 def test_electron_level_infinite_matches_brus_kinetic():
     """B.2: with infinite walls E_e + E_h = hbar^2 pi^2 / (2 mu R^2) exactly."""
     s = qdsim.solve_sphere(P_INF, 2.0)
-    assert float(s.electron_level_eV + s.hole_level_eV) / RY == pytest.approx(math.pi**2 / (2.0 / AB) ** 2, rel=1e-13)
+    assert float(s.electron_level_eV + s.hole_level_eV) / RY == pytest.approx(
+        math.pi**2 / (2.0 / AB) ** 2, rel=1e-13
+    )
     assert math.isinf(INF)

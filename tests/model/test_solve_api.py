@@ -15,8 +15,16 @@ from tests.model.common import INF, P_ASYM, P_C5, P_INF, richardson
 
 
 def test_issue_example_runs_and_returns_float64_numpy():
-    p = qdsim.SphereParams(Eg_eV=1.72, me_in=0.195, mh_in=0.195, me_out=0.23, mh_out=0.23,
-                           eps=9.07, dEc_eV=0.2, dEv_eV=0.3)  # fmt: skip
+    p = qdsim.SphereParams(
+        Eg_eV=1.72,
+        me_in=0.195,
+        mh_in=0.195,
+        me_out=0.23,
+        mh_out=0.23,
+        eps=9.07,
+        dEc_eV=0.2,
+        dEv_eV=0.3,
+    )
     s = qdsim.solve_sphere(p, radius_nm=5.0)
     for v in (s.energy_eV, s.lam_nm, s.contact_density_nm3, s.overlap2):
         assert isinstance(v, np.ndarray) and v.dtype == np.float64
@@ -47,7 +55,9 @@ def test_array_radius_in_scalar_api_broadcasts():
     radii = np.array([3.0, 5.0])
     s = qdsim.solve_sphere(P_C5, radii)
     assert s.energy_eV.shape == (2,)
-    assert float(s.energy_eV[1]) == pytest.approx(float(qdsim.solve_sphere(P_C5, 5.0).energy_eV), rel=1e-14)
+    assert float(s.energy_eV[1]) == pytest.approx(
+        float(qdsim.solve_sphere(P_C5, 5.0).energy_eV), rel=1e-14
+    )
 
 
 FIELDS = list(qdsim.SphereParams._fields)
@@ -56,10 +66,12 @@ FIELDS = list(qdsim.SphereParams._fields)
 @pytest.fixture(scope="module")
 def grads():
     """d(output)/d(every field) and d/dR by reverse mode, at the asymmetric dot (R = 3.5 nm)."""
+
     def f(p, R):
         s = qdsim.solve_sphere(p, R)
-        return jnp.stack([s.energy_eV, s.bright_energy_eV, s.contact_density_nm3,
-                          s.radiative_lifetime_s * 1e9])  # fmt: skip
+        return jnp.stack(
+            [s.energy_eV, s.bright_energy_eV, s.contact_density_nm3, s.radiative_lifetime_s * 1e9]
+        )
 
     with qdsim.float64():
         p = qdsim.SphereParams(*(jnp.asarray(float(v), jnp.float64) for v in P_ASYM))
@@ -82,8 +94,10 @@ def test_gradients_match_finite_differences(grads, field):
         else:
             p = p._replace(**{field: v})
         s = qdsim.solve_sphere(p, R)
-        return np.array([s.energy_eV, s.bright_energy_eV, s.contact_density_nm3,
-                         s.radiative_lifetime_s * 1e9], dtype=float)  # fmt: skip
+        return np.array(
+            [s.energy_eV, s.bright_energy_eV, s.contact_density_nm3, s.radiative_lifetime_s * 1e9],
+            dtype=float,
+        )
 
     x0 = 3.5 if field == "radius" else float(getattr(P_ASYM, field))
     fd = richardson(F, x0, 1e-3 * abs(x0))
@@ -114,10 +128,18 @@ def test_gradients_finite_at_singular_limits(p, R):
 
 
 BAD = [
-    ("radius", 0.0), ("radius", -1.0), ("radius", math.nan), ("me_in", 0.0), ("mh_out", -0.1),
-    ("eps", 0.0), ("eps", math.nan), ("Eg_eV", math.nan), ("dEc_eV", -0.1), ("dEv_eV", 0.0),
+    ("radius", 0.0),
+    ("radius", -1.0),
+    ("radius", math.nan),
+    ("me_in", 0.0),
+    ("mh_out", -0.1),
+    ("eps", 0.0),
+    ("eps", math.nan),
+    ("Eg_eV", math.nan),
+    ("dEc_eV", -0.1),
+    ("dEv_eV", 0.0),
     ("hwLT_eV", -1e-3),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("field", "value"), BAD)
@@ -149,8 +171,10 @@ def test_bad_input_gets_status_and_nan_under_vmap():
     status = np.asarray(out.status)
     assert status[0] == 0
     assert np.isfinite(float(out.energy_eV[0]))
-    expected = [qdsim.Status.NOT_TYPE_I if f in ("dEc_eV", "dEv_eV") else qdsim.Status.INVALID_INPUT
-                for f, _ in BAD]  # fmt: skip
+    expected = [
+        qdsim.Status.NOT_TYPE_I if f in ("dEc_eV", "dEv_eV") else qdsim.Status.INVALID_INPUT
+        for f, _ in BAD
+    ]
     assert list(status[1:]) == [int(e) for e in expected]
     for name in out._fields:
         if name != "status":

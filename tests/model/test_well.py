@@ -22,9 +22,7 @@ def level(m_in, m_out, V0, R):
         return float(ground_state(m_in, m_out, V0, R).energy_eV)
 
 
-@pytest.mark.parametrize(
-    ("m_out", "oracle_meV"), [(0.25, 53.33275309), (0.2, 55.43622965)]
-)
+@pytest.mark.parametrize(("m_out", "oracle_meV"), [(0.25, 53.33275309), (0.2, 55.43622965)])
 def test_level_oracles_1e9_eV(m_out, oracle_meV):
     """§1(a): R = 5 nm, V0 = 0.3 eV, m_in = 0.2: 30-digit roots [COMPUTED], to 1e-9 eV."""
     assert abs(level(0.2, m_out, 0.3, 5.0) - oracle_meV * 1e-3) < 1e-9
@@ -32,16 +30,24 @@ def test_level_oracles_1e9_eV(m_out, oracle_meV):
 
 @pytest.mark.parametrize(
     ("m_in", "m_out", "V0", "R"),
-    [(0.2, 0.25, 0.3, 5.0), (0.195, 0.23, 0.2562, 5.0), (0.12, 0.4, 0.05, 3.0),
-     (0.4, 0.12, 0.8, 1.2), (0.3, 0.3, 0.02, 9.0), (0.18, 0.23, 1.5, 2.0)],
-)  # fmt: skip
+    [
+        (0.2, 0.25, 0.3, 5.0),
+        (0.195, 0.23, 0.2562, 5.0),
+        (0.12, 0.4, 0.05, 3.0),
+        (0.4, 0.12, 0.8, 1.2),
+        (0.3, 0.3, 0.02, 9.0),
+        (0.18, 0.23, 1.5, 2.0),
+    ],
+)
 def test_level_matches_independent_root_finder(m_in, m_out, V0, R):
-    """§1(a): the jitted bisection root agrees with SciPy brentq (an independent code) to 1e-9 eV."""
+    """§1(a): the jitted bisection root agrees with SciPy brentq (independent code) to 1e-9 eV."""
     ref, *_ = well_level_eV(m_in, m_out, V0, R)
     assert abs(level(m_in, m_out, V0, R) - ref) < 1e-9
 
 
-@pytest.mark.parametrize(("m_in", "m_out", "V0", "R"), [(0.2, 0.25, 0.3, 5.0), (0.3, 0.15, 0.1, 4.0)])
+@pytest.mark.parametrize(
+    ("m_in", "m_out", "V0", "R"), [(0.2, 0.25, 0.3, 5.0), (0.3, 0.15, 0.1, 4.0)]
+)
 def test_level_matches_finite_volume_radial_solver(m_in, m_out, V0, R):
     """B.1: a flux-conserving finite-volume radial solver (Richardson in h) agrees to 1e-7 eV."""
     fd, raw = fd_ground_level_richardson_eV(m_in, m_out, V0, R)
@@ -59,12 +65,16 @@ def test_infinite_barrier_is_particle_in_sphere(R):
     assert big == pytest.approx(exact, rel=1e-5)
 
 
-@pytest.mark.parametrize(("m_in", "m_out", "V0"), [(0.2, 0.2, 0.2), (0.15, 0.3, 0.1), (0.3, 0.15, 0.4)])
+@pytest.mark.parametrize(
+    ("m_in", "m_out", "V0"), [(0.2, 0.2, 0.2), (0.15, 0.3, 0.1), (0.3, 0.15, 0.4)]
+)
 def test_bound_state_threshold_flips_status(m_in, m_out, V0):
     """A.2: bound iff k0 R > xi_c, xi_c cot xi_c = 1 - m_in/m_out; status flips at +-1 % of R_c."""
     Rc = critical_radius_nm(m_in, m_out, V0)
     if m_in == m_out:  # closed form: V0 R^2 = pi^2 hbar^2 / (8 m)
-        assert Rc == pytest.approx(math.pi * math.sqrt(HBAR2_2M0_eV_nm2 / (4 * m_in * V0)), rel=1e-12)
+        assert Rc == pytest.approx(
+            math.pi * math.sqrt(HBAR2_2M0_eV_nm2 / (4 * m_in * V0)), rel=1e-12
+        )
     with qdsim.float64():
         above = ground_state(m_in, m_out, V0, 1.01 * Rc, no_bound_flag=qdsim.Status.NO_BOUND_HOLE)
         below = ground_state(m_in, m_out, V0, 0.99 * Rc, no_bound_flag=qdsim.Status.NO_BOUND_HOLE)

@@ -25,7 +25,15 @@ def test_structure_units_and_provenance(ds):
         assert ds[name].dims == ("radius", "x")
     assert ds.radiative_lifetime.attrs["units"] == "s"
     assert ds.status.dtype == np.int32 and "flag_meanings" in ds.status.attrs
-    for key in ("qdsim_version", "jax_version", "codata", "system", "material_files", "uncalibrated", "config"):
+    for key in (
+        "qdsim_version",
+        "jax_version",
+        "codata",
+        "system",
+        "material_files",
+        "uncalibrated",
+        "config",
+    ):
         assert key in ds.attrs
 
 
@@ -49,7 +57,9 @@ def test_matches_scalar_solver_pointwise(ds):
             s = system.solve(x, r)
             pt = ds.sel(radius=r, x=x)
             assert float(pt.emission_energy) == pytest.approx(float(s.bright_energy_eV), rel=1e-13)
-            assert float(pt.dark_bright_splitting) == pytest.approx(float(s.dark_bright_eV), rel=1e-12)
+            assert float(pt.dark_bright_splitting) == pytest.approx(
+                float(s.dark_bright_eV), rel=1e-12
+            )
 
 
 def test_monotonic_physics_on_the_grid(ds):
@@ -83,14 +93,20 @@ def test_array_override_adds_a_dimension():
     assert out.f_v.attrs["units"] == "1"
     system = qdsim.load_system()
     s = system.solve(0.3, 4.0, f_v=0.8)
-    assert float(out.emission_energy.sel(f_v=0.8).squeeze()) == pytest.approx(float(s.bright_energy_eV), rel=1e-13)
+    assert float(out.emission_energy.sel(f_v=0.8).squeeze()) == pytest.approx(
+        float(s.bright_energy_eV), rel=1e-13
+    )
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"radius_nm": [-1.0, 2.0], "x": [0.3]}, "radius_nm"), ({"radius_nm": [2.0], "x": [1.5]}, "x must lie"),
-     ({"radius_nm": [np.nan], "x": [0.3]}, "NaN"), ({"radius_nm": [2.0], "x": [0.3], "f_v": 2.0}, "f_v")],
-)  # fmt: skip
+    [
+        ({"radius_nm": [-1.0, 2.0], "x": [0.3]}, "radius_nm"),
+        ({"radius_nm": [2.0], "x": [1.5]}, "x must lie"),
+        ({"radius_nm": [np.nan], "x": [0.3]}, "NaN"),
+        ({"radius_nm": [2.0], "x": [0.3], "f_v": 2.0}, "f_v"),
+    ],
+)
 def test_bad_grid_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         qdsim.phase_diagram(**kwargs)
@@ -98,6 +114,10 @@ def test_bad_grid_input(kwargs, match):
 
 def test_progress_callback_reaches_total():
     seen = []
-    qdsim.phase_diagram(radius_nm=[3.0, 4.0], x=[0.2, 0.3], chunk_points=2,
-                        progress=lambda done, total: seen.append((done, total)))  # fmt: skip
+    qdsim.phase_diagram(
+        radius_nm=[3.0, 4.0],
+        x=[0.2, 0.3],
+        chunk_points=2,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen[-1] == (4, 4) and len(seen) == 2

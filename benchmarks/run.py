@@ -1,0 +1,165 @@
+"""Forward-model benchmark (issue 3): JAX phase-diagram throughput vs a plain SciPy path.
+
+Run by hand (not a test):  python benchmarks/run.py [--smoke] [--update-readme]
+
+In one process and one run it measures
+1. compile time of the sweep kernel (reported apart),
+2. the steady-state wall time of a vmapped 128 x 128 and a 256 x 256 (radius, x) grid of the
+   default system (`qdsim.phase_diagram`, after compilation),
+3. `benchmarks/scipy_reference.solve_sphere_ref` (NumPy/SciPy: brentq roots, split
+   Gauss-Legendre at the same order, bounded Brent in log lambda) on a few points of the same grid,
+   checking that both agree (same model, same accuracy),
+and prints/writes points per second and the per-point speed ratio. JSON goes to
+benchmarks/out/forward_model.json; --update-readme rewrites the table in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import jax  # noqa: E402
+
+import qdsim  # noqa: E402
+from benchmarks.scipy_reference import solve_sphere_ref  # noqa: E402
+
+MARK_BEGIN = "<!-- forward-model results begin -->"
+MARK_END = "<!-- forward-model results end -->"
+
+
+def _grid(n):
+    return np.linspace(1.5, 8.0, n), np.linspace(0.0, 1.0, n)
+
+
+def bench_jax(sizes, repeats):
+    cfg = qdsim.SolverConfig()
+    R, X = _grid(16)
+    t0 = time.perf_counter()
+    qdsim.phase_diagram(R, np.linspace(0, 1, 8), config=cfg)  # 128 points: compiles the chunk
+    compile_s = time.perf_counter() - t0
+    rows = []
+    for n in sizes:
+        R, X = _grid(n)
+        best = np.inf
+        for _ in range(repeats):
+            t = time.perf_counter()
+            ds = qdsim.phase_diagram(R, X, config=cfg)
+            best = min(best, time.perf_counter() - t)
+        ok = int(np.count_nonzero((ds.status.values & qdsim.FAILURE_MASK) == 0))
+        rows.append(
+            {
+                "grid": f"{n}x{n}",
+                "points": n * n,
+                "solved": ok,
+                "wall_s": best,
+                "points_per_s": n * n / best,
+            }
+        )
+    return compile_s, rows, ds
+
+
+def bench_scipy(ds, n_points, seed=0):
+    system = qdsim.load_system()
+    rng = np.random.default_rng(seed)
+    ok = np.argwhere(ds.status.values == 0)
+    picks = ok[rng.choice(len(ok), size=n_points, replace=False)]
+    times, dE, dD = [], [], []
+    for i, j in picks:
+        R, x = float(ds.radius[i]), float(ds.x[j])
+        p = system.sphere_params(x)
+        t = time.perf_counter()
+        ref = solve_sphere_ref(
+            *(float(v) for v in p[:8]),
+            radius_nm=R,
+            dSR_eV=float(p.dSR_eV),
+            hwLT_eV=float(p.hwLT_eV),
+            n_quad=qdsim.SolverConfig().n_quad,
+        )
+        times.append(time.perf_counter() - t)
+        dE.append(abs(ref["energy_eV"] - float(ds.exchange_free_energy[i, j])))
+        dD.append(abs(ref["dark_bright_eV"] / float(ds.dark_bright_splitting[i, j]) - 1))
+    return {
+        "points": n_points,
+        "s_per_point": float(np.median(times)),
+        "max_energy_diff_eV": float(max(dE)),
+        "max_dark_bright_rel_diff": float(max(dD)),
+    }
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes (CI): checks it runs")
+    ap.add_argument("--update-readme", action="store_true")
+    args = ap.parse_args(argv)
+    sizes, repeats, n_ref = ([16], 1, 2) if args.smoke else ([128, 256], 2, 8)
+    compile_s, rows, ds = bench_jax(sizes, repeats)
+    ref = bench_scipy(ds, n_ref)
+    for r in rows:
+        r["speedup_vs_scipy"] = r["points_per_s"] * ref["s_per_point"]
+    result = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}",
+        "device": f"{jax.default_backend()}: {jax.devices()[0].device_kind}",
+        "jax": jax.__version__,
+        "config": qdsim.SolverConfig()._asdict(),
+        "compile_s": compile_s,
+        "jax_rows": rows,
+        "scipy": ref,
+        "smoke": args.smoke,
+    }
+    table = render(result)
+    print(table)
+    out = HERE / "out"
+    out.mkdir(exist_ok=True)
+    (out / "forward_model.json").write_text(json.dumps(result, indent=2))
+    if args.update_readme and not args.smoke:
+        readme = HERE / "README.md"
+        text = readme.read_text()
+        if MARK_BEGIN in text:
+            head, rest = text.split(MARK_BEGIN, 1)
+            tail = rest.split(MARK_END, 1)[1]
+        else:
+            head, tail = text, "\n"
+        readme.write_text(f"{head}{MARK_BEGIN}\n{table}\n{MARK_END}{tail}")
+    return result
+
+
+def render(r):
+    lines = [
+        f"{r['date']}, {r['machine']}, {r['device']}, jax {r['jax']}, "
+        f"n_quad = {r['config']['n_quad']}",
+        "",
+        f"Compile (once per chunk shape and config): {r['compile_s']:.1f} s",
+        "",
+        "| grid | points | solved | wall (s) | points/s | per-point speed-up vs SciPy |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in r["jax_rows"]:
+        lines.append(
+            f"| {row['grid']} | {row['points']} | {row['solved']} | {row['wall_s']:.2f} | "
+            f"{row['points_per_s']:.0f} | {row['speedup_vs_scipy']:.0f}x |"
+        )
+    s = r["scipy"]
+    lines += [
+        "",
+        f"SciPy reference (benchmarks/scipy_reference.py, same model and quadrature order): "
+        f"{s['s_per_point'] * 1e3:.2f} ms per point (median of {s['points']}); agreement with JAX: "
+        f"energy {s['max_energy_diff_eV']:.1e} eV, dark-bright {s['max_dark_bright_rel_diff']:.1e} "
+        "relative.",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
