@@ -114,7 +114,10 @@ def decay_histogram(
     P = period_ps if period_ps is not None else stream.sync_period_ps
     span = float(P) if P else float(micro.max()) + res
     nb = max(1, int(math.ceil(span / b - 1e-9)))
-    idx = np.floor(micro / b).astype(np.int64)
+    # micro times are whole ps, round(k * resolution): the half-ps offset keeps each in its bin
+    # even when the resolution is not a whole number of ps (e.g. 63.99999974 ps)
+    idx = np.floor((micro + 0.5) / b).astype(np.int64) if res > 1 else np.floor(micro / b)
+    idx = idx.astype(np.int64)
     idx = idx[(idx >= 0) & (idx < nb)]
     h = np.bincount(idx, minlength=nb)[:nb]
     t = (np.arange(nb) + 0.5) * b
@@ -623,16 +626,23 @@ def fit_decay(
     fixed = [] if background else ["background"]
     names_t = tuple(names)
 
+    # the likelihood needs the model on the fitted span only: evaluate it there (the IRF keeps
+    # its full extent through its offset)
+    k0 = int(np.argmax(mask))
+    k1 = mask.size - int(np.argmax(mask[::-1]))
+    sub_edges = edges[k0 : k1 + 1]
+    sub_mask = mask[k0:k1]
+
     def model(v: np.ndarray) -> np.ndarray:
         mu = decay_model(
             dict(zip(names_t, v, strict=True)),
-            edges,
+            sub_edges,
             n_exp=n_exp,
             period_ps=period_ps,
             irf=w,
-            irf_offset_bins=off,
+            irf_offset_bins=off - k0,
         )
-        return mu[mask]
+        return mu[sub_mask]
 
     fit = fit_poisson(
         model, n[mask], names_t, p0, lower=lower, upper=upper, fixed=fixed, scale=scale

@@ -703,7 +703,8 @@ def fit_g2_cw(
       DataArray alone.
     - `sigma_ps`: timing response (ps, both detectors together): fitted when None (then
       strongly correlated with `tau_r` and `g2_0` unless `tau_r >> sigma`), fixed when given.
-    - `offset_ps`: zero-delay position (ps): fitted when None, fixed when given.
+    - `offset_ps`: zero-delay position (ps): fitted within a quarter of the window around zero
+      when None, fixed when given.
     - `bunching`: add `bunch_amp exp(-|tau| / bunch_tau_ps)` (blinking shoulders).
     - `bin_ps`, `allow_fractional`: as in `fit_g2_pulsed`.
 
@@ -721,7 +722,7 @@ def fit_g2_cw(
         raise ValueError("no coincidences at long delays: cannot set the g2 = 1 level")
     k = max(1, int(round(len(d) / 100)))
     sm = np.convolve(n, np.ones(2 * k + 1) / (2 * k + 1), mode="same")
-    inner = np.abs(d) < 0.3 * span
+    inner = np.abs(d) < 0.2 * span
     imin = int(np.argmin(np.where(inner, sm, np.inf)))
     t00 = float(d[imin]) if offset_ps is None else float(offset_ps)
     g0 = float(np.clip(sm[imin] / ninf0, 0.0, 0.95))
@@ -746,8 +747,8 @@ def fit_g2_cw(
     if not bunching:
         fixed += ["bunch_amp", "bunch_tau_ps"]
     names = _CW
-    lower = [0.0, 0.0, 0.05 * b, 0.01 * b, d.min(), -0.99, 0.5 * b]
-    upper = [np.inf, 10.0, span, span, d.max(), 1e3, 10 * span]
+    lower = [0.0, 0.0, 0.05 * b, 0.01 * b, -span / 4, -0.99, 0.5 * b]
+    upper = [np.inf, 10.0, span, span, span / 4, 1e3, 10 * span]
     scale = [ninf0, 0.1, tr0, sig0, b, 0.1, p0["bunch_tau_ps"]]
 
     def model(v: np.ndarray) -> np.ndarray:

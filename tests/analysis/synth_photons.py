@@ -233,3 +233,33 @@ def irf_histogram(
     nb = P // resolution_ps
     h = np.bincount(np.floor(x / resolution_ps).astype(np.int64), minlength=nb)[:nb]
     return (np.arange(nb) + 0.5) * resolution_ps, h.astype(np.int64)
+
+
+def write_t2_ptu(path, stream: PhotonStream):
+    """Write a T2 stream as a HydraHarp2T2 PTU file (1 ps ticks) with the test writer."""
+    from tests.analysis import ptu_writer as w
+
+    events = [
+        (int(t), w.PHOTON, int(c)) for t, c in zip(stream.time_ps, stream.channel, strict=True)
+    ]
+    truth = w.encode_t2("HydraHarp2T2", events)
+    return w.write_ptu(path, "HydraHarp2T2", truth.records, global_resolution_s=1e-12)
+
+
+def write_t3_ptu(path, stream: PhotonStream, resolution_ps: int):
+    """Write a T3 stream (sync period a whole number of ps) as a HydraHarp2T3 PTU file."""
+    from tests.analysis import ptu_writer as w
+
+    dt = (stream.micro_ps // resolution_ps).astype(int)
+    events = [
+        (int(s), w.PHOTON, int(c), int(d))
+        for s, c, d in zip(stream.sync_index, stream.channel, dt, strict=True)
+    ]
+    truth = w.encode_t3("HydraHarp2T3", events)
+    return w.write_ptu(
+        path,
+        "HydraHarp2T3",
+        truth.records,
+        global_resolution_s=stream.sync_period_ps * 1e-12,
+        resolution_s=resolution_ps * 1e-12,
+    )
