@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 
 from qdsim import analysis
 from qdsim.cli import main
@@ -142,3 +144,35 @@ def test_missing_file(tmp_path, capsys):
         main(["zeeman", str(tmp_path / "nope.csv")])
     assert exc.value.code == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=hst.lists(
+        hst.tuples(
+            hst.floats(-20, 20, allow_nan=False),
+            hst.floats(0.5, 4.0, allow_nan=False),
+            hst.one_of(hst.none(), hst.floats(1e-7, 1e-3)),
+            hst.sampled_from(["", "sigma+", "sigma-", "pi", "perp", "σ+", "XY"]),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_csv_parser_round_trip(tmp_path_factory, rows):
+    """Any table written in the documented format reads back exactly (repr round trip)."""
+    from qdsim.analysis.zeeman import parse_polarization
+    from qdsim.cli.zeeman import read_lines_csv
+
+    path = tmp_path_factory.mktemp("csv") / "lines.csv"
+    text = "# comment\nfield_T,energy_eV,sigma_eV,polarization\n"
+    text += "".join(f"{b!r},{e!r},{'' if s is None else repr(s)},{p}\n" for b, e, s, p in rows)
+    path.write_text(text, encoding="utf-8")
+    got = read_lines_csv(path)
+    assert got["field_T"] == [b for b, _, _, _ in rows]
+    assert got["energy_eV"] == [e for _, e, _, _ in rows]
+    sig = [np.nan if s is None else s for _, _, s, _ in rows]
+    np.testing.assert_array_equal(got["sigma_eV"], sig)
+    assert list(parse_polarization(got["polarization"], len(rows))) == [
+        {"σ+": "sigma+", "XY": "perp"}.get(p, p) for *_, p in rows
+    ]
