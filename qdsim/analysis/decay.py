@@ -16,8 +16,10 @@ modelled). With `period_ps=None` only the pulse(s) in the IRF excite.
   shifted by the fitted `shift_ps`; the bin integrals of `D` are analytic and the sum over the
   IRF bins is an FFT convolution. A multi-pulse IRF needs `period_ps=None`.
 - **Gaussian IRF** (`irf=None`): excitation N(`irf_t0_ps`, `irf_sigma_ps`^2), both fitted;
-  the bin integrals of the exponentially modified Gaussian are analytic. Needs the rise of the
-  decay inside the fitted range.
+  the bin integrals of the exponentially modified Gaussian are analytic. Used when the rise of
+  the decay is resolved in the fitted range.
+- **Tail fit** (`irf=None`, rise not resolved: the peak is in the first bins of the fitted
+  range): the decay starts sharply at the left edge of the peak bin; earlier bins are left out.
 
 Poisson maximum likelihood (`fitting.fit_poisson`); standard errors from the observed Fisher
 information; lifetimes also get profile-likelihood confidence intervals.
@@ -141,6 +143,21 @@ def decay_histogram(
 # --------------------------------------------------------------------------------------------
 # model pieces
 # --------------------------------------------------------------------------------------------
+
+
+def _cum_decay(u: np.ndarray, tau: float, period: float | None) -> np.ndarray:
+    """Antiderivative of the unit-area decay density, periodic sum when `period` is given.
+
+    Non-periodic: C(u) = 1 - exp(-u / tau) for u >= 0, 0 before. Periodic: C(u) = floor(u / P)
+    + (1 - exp(-(u mod P) / tau)) / (1 - exp(-P / tau)): differences are the bin masses of the
+    decays of a pulse train (pulses at u = m P).
+    """
+    if period is None:
+        return np.where(u > 0, -np.expm1(-np.maximum(u, 0.0) / tau), 0.0)
+    P = float(period)
+    k = np.floor(u / P)
+    r = u - k * P
+    return k + np.expm1(-r / tau) / np.expm1(-P / tau)
 
 
 def _c2_np(u: np.ndarray, tau: float) -> np.ndarray:
@@ -267,20 +284,27 @@ def decay_model(
     period_ps: float | None,
     irf: np.ndarray | None = None,
     irf_offset_bins: int = 0,
+    tail_start_ps: float | None = None,
 ) -> np.ndarray:
     """Expected counts in the bins between contiguous `edges` (ps) for parameters `p`.
 
     Keys: `amplitude`, `background` (counts per bin), `tau1_ps` [, `tau2_ps`, `frac1`], and
     `shift_ps` (measured `irf`, normalised, on the same grid starting `irf_offset_bins` bins
     after the first data bin) or `irf_t0_ps`, `irf_sigma_ps` (Gaussian IRF, `irf=None`);
-    optional `period_ps` (overrides the argument: a fitted period).
+    optional `period_ps` (overrides the argument: a fitted period). With `tail_start_ps` (and
+    no `irf`) the decay starts sharply at that time: a tail fit without IRF.
     """
     period_ps = p.get("period_ps", period_ps)
     taus = [p["tau1_ps"]] if n_exp == 1 else [p["tau1_ps"], p["tau2_ps"]]
     fr = [1.0] if n_exp == 1 else [p["frac1"], 1.0 - p["frac1"]]
     N = edges.size - 1
     b = (edges[-1] - edges[0]) / N
-    if irf is None:
+    if irf is None and tail_start_ps is not None:
+        mass = np.zeros(N)
+        u = edges - tail_start_ps
+        for f, tau in zip(fr, taus, strict=True):
+            mass += f * np.diff(_cum_decay(u, tau, period_ps))
+    elif irf is None:
         mass = np.zeros(N)
         for f, tau in zip(fr, taus, strict=True):
             mass += f * _gauss_decay_mass(edges, p["irf_t0_ps"], p["irf_sigma_ps"], tau, period_ps)
@@ -324,7 +348,7 @@ class DecayResult:
       deviance_dof, chi2, chi2_red), `converged`, `message`.
     - `time_ps`, `counts`, `fit` (expected counts, every bin), `fit_mask` (bins in the
       likelihood), `irf` (the normalised measured IRF on the data grid, or None), `n_exp`,
-      `period_ps`.
+      `period_ps`, `irf_model` ("measured", "gaussian" or "none: tail fit from ... ps").
     """
 
     lifetimes_ps: np.ndarray
@@ -347,6 +371,7 @@ class DecayResult:
     irf: np.ndarray | None
     n_exp: int
     period_ps: float | None
+    irf_model: str
     _poisson: PoissonFit = field(repr=False)
 
     @property
@@ -390,6 +415,7 @@ class DecayResult:
         ds.attrs["ci_level"] = self.ci_level
         ds.attrs["n_exp"] = self.n_exp
         ds.attrs["period_ps"] = self.period_ps if self.period_ps else float("nan")
+        ds.attrs["irf_model"] = self.irf_model
         return ds
 
 
@@ -452,18 +478,14 @@ def _irf_on_grid(irf: Any, t: np.ndarray, b: float) -> tuple[np.ndarray, int]:
     return w, 0
 
 
-def _rise_check(n: np.ndarray, mask: np.ndarray) -> int:
+def _rise(n: np.ndarray, mask: np.ndarray) -> tuple[bool, int]:
+    """(is the rise resolved in the fitted bins?, index of the peak bin)."""
     idx = np.flatnonzero(mask)
-    y = n[idx]
+    y = np.convolve(n[idx], np.ones(3) / 3, mode="same") if idx.size > 5 else n[idx]
     k = int(np.argmax(y))
     base = float(np.percentile(y, 5))
     half = base + 0.5 * (y[k] - base)
-    if k < 2 or not np.any(y[:k] < half):
-        raise ValueError(
-            "the rise of the decay is not resolved in the fitted range (the peak is at its "
-            "start): give a measured IRF, or include the rise in fit_range_ps"
-        )
-    return int(idx[k])
+    return bool(k >= 2 and np.any(y[:k] < half)), int(idx[int(np.argmax(n[idx[: k + 2]]))])
 
 
 def fit_decay(
@@ -490,7 +512,8 @@ def fit_decay(
       `time` alone (from `decay_histogram` or `read_histogram`), whose `period_ps` attr is
       used when `period_ps` is not given.
     - `irf`: measured IRF counts on the same grid (array of the same length, or a DataArray
-      with a `time` coordinate of the same bin width); None for a fitted Gaussian IRF.
+      with a `time` coordinate of the same bin width); None for a fitted Gaussian IRF, or a
+      tail fit from the peak when the data hold no resolved rise (see the module docstring).
     - `n_exp`: 1 (mono-) or 2 (bi-exponential).
     - `period_ps`: laser repetition period (ps) for the wrapped tail of earlier pulses (see the
       module docstring); None for no earlier pulses.
@@ -509,7 +532,7 @@ def fit_decay(
     `lifetimes_s`, `fractions`, ...).
 
     Raises `ValueError` for NaN, negative or non-integer counts, fewer than 50 counts, an IRF on
-    another grid, an unresolved rise without IRF, or `n_exp` not in (1, 2).
+    another grid or without counts, or `n_exp` not in (1, 2).
     """
     if n_exp not in (1, 2):
         raise ValueError(f"n_exp must be 1 or 2, got {n_exp!r}")
@@ -534,6 +557,16 @@ def fit_decay(
 
     w = None
     off = 0
+    tail_start = None
+    if irf is None:
+        resolved, kpk_full = _rise(n, mask)
+        if not resolved:
+            # no IRF and no rise: a tail fit from the peak bin on (the decay starts sharply at
+            # that bin's left edge)
+            mask = mask & (np.arange(t.size) >= kpk_full)
+            tail_start = float(edges[kpk_full])
+            if mask.sum() < 8:
+                raise ValueError("fewer than 8 bins after the peak: too few for a tail fit")
     if irf is not None:
         w_raw, off = _irf_on_grid(irf, t, b)
         w = _prepare_irf(w_raw, irf_background)
@@ -552,7 +585,6 @@ def fit_decay(
     kpk = int(np.argmax(sm))
     above = np.clip(nm - bg0, 0, None)
     if irf is None:
-        kpk_full = _rise_check(n, mask)
         kpk = int(np.searchsorted(tm, t[kpk_full]))
     # 1/e time after the (smoothed) peak: local, so other pulses in the trace do not bias it
     level = bg0 + (sm[kpk] - bg0) / math.e
@@ -584,9 +616,9 @@ def fit_decay(
         lower += [0.05 * b, 0.0]
         upper += [tau_hi, 1.0]
         scale += [taus0[1], 0.1]
-    if w is None:
+    if w is None and tail_start is None:
         # Gaussian IRF: t0 at the half-maximum point of the rise, sigma from its 10-90 % time
-        kf = _rise_check(n, mask)
+        kf = kpk_full
         y = sm
         ymax = y[kpk]
         pre = np.flatnonzero(y[:kpk] < bg0 + 0.5 * (ymax - bg0))
@@ -600,7 +632,7 @@ def fit_decay(
         lower += [t[0] - 10 * b if period_ps is None else t_half - period_ps / 2, 0.01 * b]
         upper += [t[kf] + 10 * b if period_ps is None else t_half + period_ps / 2, 0.5 * tau_hi]
         scale += [b, sig0]
-    else:
+    elif w is not None:
         # shift start: the lag that best overlaps the IRF with the data (cross-correlation;
         # for pulse trains, the alignment of the most pulses), less half a lifetime
         from scipy.signal import fftconvolve
@@ -641,6 +673,7 @@ def fit_decay(
             period_ps=period_ps,
             irf=w,
             irf_offset_bins=off - k0,
+            tail_start_ps=tail_start,
         )
         return mu[sub_mask]
 
@@ -649,7 +682,15 @@ def fit_decay(
     )
     pr = fit.as_dict()
     se = fit.stderr_dict()
-    mu_all = decay_model(pr, edges, n_exp=n_exp, period_ps=period_ps, irf=w, irf_offset_bins=off)
+    mu_all = decay_model(
+        pr,
+        edges,
+        n_exp=n_exp,
+        period_ps=period_ps,
+        irf=w,
+        irf_offset_bins=off,
+        tail_start_ps=tail_start,
+    )
 
     tau_names = ["tau1_ps"] if n_exp == 1 else ["tau1_ps", "tau2_ps"]
     ci = np.full((n_exp, 2), np.nan)
@@ -705,5 +746,10 @@ def fit_decay(
         irf=w_out,
         n_exp=n_exp,
         period_ps=pr.get("period_ps", period_ps),
+        irf_model=(
+            "measured"
+            if w is not None
+            else ("gaussian" if tail_start is None else f"none: tail fit from {tail_start:g} ps")
+        ),
         _poisson=fit,
     )

@@ -407,7 +407,8 @@ def lifetime_command(
         profile=profile,
     )
     wrap = f"wrapped tail, period {r.period_ps:.6g} ps" if r.period_ps else "no wrapped tail"
-    irf_txt = f"IRF {irf.name}" if irf is not None else "Gaussian IRF (fitted)"
+    irf_txt = {"measured": f"IRF {irf.name if irf else ''}", "gaussian": "Gaussian IRF (fitted)"}
+    irf_txt = irf_txt.get(r.irf_model, f"no IRF ({r.irf_model})")
     typer.echo(
         f"{file.name}: {int(h.values.sum()):,} counts in {h.sizes['time']} bins of "
         f"{h.attrs['bin_ps']:.4g} ps; {irf_txt}; {wrap}"
@@ -424,7 +425,7 @@ def lifetime_command(
             f"IRF: t0 = {r.params['irf_t0_ps']:.6g} ps, sigma = {r.params['irf_sigma_ps']:.3g} ± "
             f"{r.stderr['irf_sigma_ps']:.2g} ps"
         )
-    else:
+    elif "shift_ps" in r.params:
         typer.echo(f"IRF shift = {r.params['shift_ps']:.4g} ± {r.stderr['shift_ps']:.2g} ps")
     note = "" if r.converged else "  (fit NOT converged)"
     typer.echo(
