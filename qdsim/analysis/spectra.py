@@ -262,8 +262,6 @@ def _read_text(path: Path, columns: tuple[int, int]) -> tuple[np.ndarray, np.nda
     data = np.array([[float(v) for v in r] for r in rows])
     if data.shape[1] < 2:
         raise ValueError(f"{path}: need two columns (axis, intensity)")
-    if data.shape[1] > 2 and columns == (0, 1) and header is None:
-        pass  # extra columns ignored; columns= picks others
     i, j = columns
     if max(i, j) >= data.shape[1]:
         raise ValueError(f"{path}: has {data.shape[1]} columns, asked for {columns}")
@@ -674,19 +672,7 @@ def fit_peaks(
         raise ValueError(f"energy has shape {E.shape}, intensity {Y.shape}: mismatch")
     if not (np.all(np.isfinite(E)) and np.all(np.isfinite(Y))):
         raise ValueError("spectrum contains NaN or inf")
-    order = np.argsort(E)
-    E, Y = E[order], Y[:, order]
-    if window_eV is not None:
-        lo, hi = window_eV
-        m = (E >= lo) & (E <= hi)
-        if m.sum() < 3:
-            raise ValueError(f"window {window_eV} eV holds {m.sum()} points")
-        E, Y = E[m], Y[:, m]
-    M, N = Y.shape
-    if np.any(np.diff(E) <= 0):
-        raise ValueError("energy axis has repeated values")
-
-    # errors
+    # errors, in the input order (an array sigma is sorted and cut with the data)
     absolute = sigma is not None
     if sigma is None:
         S = np.ones_like(Y)
@@ -695,11 +681,25 @@ def fit_peaks(
             raise ValueError(f"sigma must be None, 'poisson', a number or an array; got {sigma!r}")
         S = np.sqrt(np.maximum(Y, 1.0))
     else:
-        S = np.broadcast_to(np.asarray(sigma, dtype=float), Y.shape).copy()
-        if window_eV is not None and np.ndim(sigma) > 0:
-            raise ValueError("array sigma with window_eV: cut the spectrum yourself")
+        try:
+            S = np.broadcast_to(np.asarray(sigma, dtype=float), Y.shape).copy()
+        except ValueError:
+            raise ValueError(
+                f"sigma of shape {np.shape(sigma)} does not match the data {Y.shape}"
+            ) from None
         if np.any(~np.isfinite(S)) or np.any(S <= 0):
             raise ValueError("sigma must be finite and > 0")
+    order = np.argsort(E)
+    E, Y, S = E[order], Y[:, order], S[:, order]
+    if window_eV is not None:
+        lo, hi = window_eV
+        m = (E >= lo) & (E <= hi)
+        if m.sum() < 3:
+            raise ValueError(f"window {window_eV} eV holds {m.sum()} points")
+        E, Y, S = E[m], Y[:, m], S[:, m]
+    M, N = Y.shape
+    if np.any(np.diff(E) <= 0):
+        raise ValueError("energy axis has repeated values")
 
     # seeds
     counts: list[int]

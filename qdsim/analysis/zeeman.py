@@ -439,6 +439,8 @@ class ZeemanResult:
     ``stderr`` are dicts over ``param_names`` (the seven B.6 names, then per-field offsets
     ``offset_<B>T_eV`` with ``offset="per_field"``, then ``dark_scale`` if fitted);
     ``covariance``/``correlation`` are over the free parameters ``free_names``.
+    ``gof``: chi^2 of the weighted residuals (without ``sigma_eV``: the sum of squared
+    residuals in eV^2, so ``gof.chi2_red`` is the scatter variance).
     ``assignment[i]`` is the index (0..3, ascending energy at that field) of the eigenstate that
     input line i was assigned to, ``state_labels[i]`` its character (`ZeemanStates.labels`).
     ``model_energy_eV`` includes the per-field offset of each line (``line_offset_eV``, zero
@@ -1405,7 +1407,8 @@ def fit_zeeman(
         free_names=tuple(prob.free),
         covariance=_ro(cov),
         correlation=_ro(corr),
-        gof=GoodnessOfFit(chi2=chi2, dof=dof),
+        # without sigma_eV the residuals carry unit weight: chi2 in eV^2 (r is in meV here)
+        gof=GoodnessOfFit(chi2=chi2 if absolute_sigma else chi2 * 1e-6, dof=dof),
         converged=converged,
         assignment=_ro(state),
         state_labels=_ro(labels[prob.group, state]),

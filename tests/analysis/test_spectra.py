@@ -302,3 +302,20 @@ def test_magneto_pl_series_to_fine_structure():
     for k in ("g_X", "dark_bright_eV", "split_xy_eV", "split_z_eV", "g_e_minus_g_h"):
         assert abs(res.params[k] - truth[k]) < 4 * res.stderr[k], (k, res.params[k])
     assert res.g_X_err < 0.05
+
+
+def test_array_sigma_follows_the_data_through_sorting_and_window():
+    """Per-point errors given in the input order stay attached to their points."""
+    rng = np.random.default_rng(4)
+    E = np.linspace(1.8140, 1.8200, 601)
+    mu = 20.0 + lorentz(E, 1.8167, 130e-6, 0.05)
+    s = np.sqrt(mu) * np.where(E > 1.817, 3.0, 1.0)  # noisier on one side
+    y = mu + rng.normal(0, 1, E.size) * s
+    r1 = analysis.fit_peaks((E, y), 1, sigma=s, window_eV=(1.815, 1.819))
+    r2 = analysis.fit_peaks((E[::-1], y[::-1]), 1, sigma=s[::-1], window_eV=(1.815, 1.819))
+    assert r2.center_eV[0, 0] == pytest.approx(r1.center_eV[0, 0], abs=1e-12)
+    assert r2.center_err_eV[0, 0] == pytest.approx(r1.center_err_eV[0, 0], rel=1e-6)
+    assert abs(r1.center_eV[0, 0] - 1.8167) < 4 * r1.center_err_eV[0, 0]
+    assert 0.7 < r1.gof.chi2_red < 1.4
+    with pytest.raises(ValueError, match="does not match"):
+        analysis.fit_peaks((E, y), 1, sigma=s[:10])

@@ -378,6 +378,9 @@ def test_sigma_none_scales_covariance_by_chi2_red():
     ra = analysis.fit_zeeman(B, E, 2e-5)
     rn = analysis.fit_zeeman(B, E)
     assert not rn.absolute_sigma
+    # unit weights: chi2 is the residual sum of squares (eV^2), chi2_red the scatter variance
+    assert rn.gof.chi2 == pytest.approx(float(np.sum(rn.residual_eV**2)), rel=1e-9)
+    assert 0.5 < math.sqrt(rn.gof.chi2_red) / 2e-5 < 1.5
     for k in PARAM_NAMES:
         assert rn.params[k] == pytest.approx(ra.params[k], rel=1e-7, abs=1e-13)
         assert rn.stderr[k] == pytest.approx(ra.stderr[k] * math.sqrt(ra.gof.chi2_red), rel=1e-6)
