@@ -77,7 +77,17 @@ def _parse_fix(items: list[str]) -> dict[str, float]:
     return fix
 
 
-@app.command("zeeman")
+_HELP = (
+    "Fit the 4x4 dark/bright exciton Hamiltonian (physics.md B.6) to magneto-PL line "
+    "energies.\n\n"
+    "LINES is a CSV with a header row: field_T (tesla) and energy_eV (eV) required, sigma_eV "
+    "(1-sigma error, eV) and polarization (sigma+, sigma-, pi, perp or empty) optional; one "
+    "observed line per row, in any order, unassigned; '#' starts a comment line. Prints g_X, "
+    "the dark-bright splitting, the anisotropies and |g_e - g_h| with 1-sigma errors."
+)
+
+
+@app.command("zeeman", help=_HELP)
 def zeeman(
     lines: Annotated[
         Path,
