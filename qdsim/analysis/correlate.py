@@ -16,8 +16,9 @@ of all pairwise delays on those edges. The coordinate `delay` holds the bin cent
 **Same channel.** `channels=(c, c)` gives the autocorrelation over ordered pairs of distinct
 photons (`i != j`), so the result is symmetric and photons at equal times count at zero delay.
 
-Two interchangeable kernels count the pairs: a numba kernel (parallel over blocks of the stream,
-threads set by `NUMBA_NUM_THREADS` / `numba.set_num_threads`) and a pure NumPy one
+Two interchangeable kernels count the pairs: a numba kernel (compiled, GIL released, run over
+blocks of the stream on `numba.get_num_threads()` threads: `NUMBA_NUM_THREADS` /
+`numba.set_num_threads`) and a pure NumPy one
 (`searchsorted` + `bincount`), which is the oracle the numba kernel is tested against and the
 fallback when numba cannot be imported. Both give identical integer counts.
 """
@@ -164,42 +165,55 @@ if _HAVE_NUMBA:
         n_ab[0] += na
         n_ab[1] += nbb
 
-    @numba.njit(cache=True, parallel=True)
-    def _count_parallel(t, c, start, ch_a, ch_b, b, W, nb, nblocks):  # pragma: no cover
-        n = t.size
-        hists = np.zeros((nblocks, nb), np.int64)
-        n_ab = np.zeros((nblocks, 2), np.int64)
-        step = (n - start + nblocks - 1) // nblocks
-        for k in numba.prange(nblocks):
-            j0 = start + k * step
-            j1 = min(n, j0 + step)
-            if j0 < j1:
-                _count_block(t, c, j0, j1, ch_a, ch_b, b, W, nb, hists[k], n_ab[k])
-        out = np.zeros(nb, np.int64)
-        tot = np.zeros(2, np.int64)
-        for k in range(nblocks):
-            out += hists[k]
-            tot += n_ab[k]
-        return out, tot
+
+_POOL: dict[int, Any] = {}
+
+
+def _pool(threads: int) -> Any:
+    """A thread pool of `threads` workers, created once (the numba kernel releases the GIL)."""
+    if threads not in _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL[threads] = ThreadPoolExecutor(threads, thread_name_prefix="qdsim-g2")
+    return _POOL[threads]
+
+
+#: Photons per block of the threaded kernel: many more blocks than threads, handed out as
+#: threads come free, so a core that is busy with something else does not hold the rest up.
+_BLOCK = 1 << 18
 
 
 def _count_numba(
     t: np.ndarray, c: np.ndarray, start: int, ch_a: int, ch_b: int, b: int, W: int, nb: int
 ) -> tuple[np.ndarray, int, int]:
+    """numba kernel: blocks of photons `j` counted by `_count_block` (nogil) on
+    `numba.get_num_threads()` threads, block histograms summed (exact integer counts)."""
     n_new = t.size - start
     if n_new <= 0:
         return np.zeros(nb, np.int64), 0, 0
     t = np.ascontiguousarray(t, np.int64)
     c = np.ascontiguousarray(c, np.int64)
-    if n_new < 65536:  # small: skip the thread pool's start-up cost
+    threads = numba.get_num_threads()
+    if threads == 1 or n_new < 2 * _BLOCK:
         hist = np.zeros(nb, np.int64)
         tot = np.zeros(2, np.int64)
         _count_block(t, c, int(start), t.size, int(ch_a), int(ch_b), int(b), int(W), nb, hist, tot)
-    else:
-        nblocks = 4 * numba.get_num_threads()
-        args = (int(start), int(ch_a), int(ch_b), int(b), int(W), int(nb), int(nblocks))
-        hist, tot = _count_parallel(t, c, *args)
-    return hist, int(tot[0]), int(tot[1])
+        return hist, int(tot[0]), int(tot[1])
+    nblocks = max(4 * threads, -(-n_new // _BLOCK))
+    cuts = start + (np.arange(nblocks + 1) * n_new) // nblocks
+    hists = np.zeros((nblocks, nb), np.int64)
+    tots = np.zeros((nblocks, 2), np.int64)
+    args = (int(ch_a), int(ch_b), int(b), int(W), int(nb))
+    futures = [
+        _pool(threads).submit(
+            _count_block, t, c, int(cuts[k]), int(cuts[k + 1]), *args, hists[k], tots[k]
+        )
+        for k in range(nblocks)
+    ]
+    for f in futures:
+        f.result()
+    tot = tots.sum(axis=0)
+    return hists.sum(axis=0), int(tot[0]), int(tot[1])
 
 
 _KERNELS: dict[str, Callable[..., np.ndarray]] = {"numpy": _count_numpy}
