@@ -171,7 +171,10 @@ def _median_width(lo: np.ndarray, hi: np.ndarray) -> float:
 def _input(
     delay_ps: Any, counts: Any, bin_ps: float | None, allow_fractional: bool
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """(bin centres ps, raw counts, bin width ps) from arrays or a g2 DataArray."""
+    """(bin centres ps, raw counts, bin width ps) from arrays or a g2 DataArray (given alone,
+    or as `counts` with its delays)."""
+    if isinstance(counts, xr.DataArray) and "delay" in counts.dims:
+        delay_ps, counts = counts, None
     if isinstance(delay_ps, xr.DataArray) and counts is None:
         da = delay_ps
         if "delay" not in da.dims:

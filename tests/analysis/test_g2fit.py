@@ -171,6 +171,7 @@ def test_pulsed_dataarray_any_normalisation():
         r = analysis.fit_g2_pulsed(h)
         r0 = analysis.fit_g2_pulsed(raw["delay"].values, raw.values)
         assert r.g2_0 == pytest.approx(r0.g2_0, rel=1e-9)
+        assert analysis.fit_g2_pulsed(h["delay"], h).g2_0 == pytest.approx(r0.g2_0, rel=1e-9)
         hb = h.drop_vars("counts")
         assert analysis.fit_g2_pulsed(hb).g2_0 == pytest.approx(r0.g2_0, rel=1e-6)
         with pytest.raises(ValueError, match="whole numbers"):
