@@ -258,6 +258,57 @@ def _folded_significance(d: np.ndarray, n: np.ndarray, P: float, t0: float) -> f
     return (chi2 - dof) / math.sqrt(2 * max(dof, 1))
 
 
+def _period_autocorrelation(n: np.ndarray, b: float) -> float | None:
+    """Period (ps) from the first strong maximum of the histogram's autocorrelation after its
+    peak-width lobe (lags up to half the window), or None."""
+    x = n - n.mean()
+    N = x.size
+    f = np.fft.rfft(x, 2 * N)
+    ac = np.fft.irfft(f * np.conj(f), 2 * N)[: N // 2 + 1]
+    ac = ac / (N - np.arange(ac.size))
+    if ac[0] <= 0:
+        return None
+    neg = np.flatnonzero(ac < 0)
+    if neg.size == 0:
+        return None
+    l0 = int(neg[0])
+    tail = ac[l0:]
+    if tail.size < 3 or tail.max() <= 0:
+        return None
+    thr = 0.5 * tail.max()
+    lag = None
+    for i in range(1, tail.size - 1):
+        if tail[i] >= thr and tail[i] >= tail[i - 1] and tail[i] >= tail[i + 1]:
+            lag = l0 + i
+            break
+    if lag is None:
+        return None
+    # parabolic refinement of the autocorrelation maximum
+    y0, y1, y2 = ac[lag - 1], ac[lag], ac[lag + 1] if lag + 1 < ac.size else ac[lag]
+    den = y0 - 2 * y1 + y2
+    frac = 0.5 * (y0 - y2) / den if den < 0 else 0.0
+    return float((lag + frac) * b)
+
+
+def _period_peaks(d: np.ndarray, n: np.ndarray) -> float | None:
+    """Period (ps) from the peaks themselves, for windows holding few of them: the smallest
+    spacing of significant peaks; two peaks on either side of zero with nothing between them
+    are the side peaks +-P of a vanishing central peak. None when fewer than two peaks."""
+    from scipy.signal import find_peaks
+
+    k = max(1, int(round(d.size / 400)))
+    sm = np.convolve(n, np.ones(2 * k + 1) / (2 * k + 1), mode="same")
+    base = float(np.median(sm))
+    noise = math.sqrt(max(base, 1.0) / (2 * k + 1))
+    idx, _ = find_peaks(sm, prominence=8 * noise, distance=max(3, d.size // 50))
+    if idx.size < 2:
+        return None
+    x = np.sort(d[idx])
+    if idx.size == 2 and x[0] < 0 < x[1] and abs(x[0] + x[1]) < 0.25 * (x[1] - x[0]):
+        return float((x[1] - x[0]) / 2)
+    return float(np.min(np.diff(x)))
+
+
 def find_period(
     delay_ps: np.ndarray, counts: np.ndarray, period_ps: float | None = None
 ) -> tuple[float, float]:
@@ -282,33 +333,11 @@ def find_period(
         if not (math.isfinite(P) and P > 2 * b):
             raise ValueError(f"period_ps must exceed two bins, got {period_ps!r}")
         return P, _circular_offset(d, n, P)
-    x = n - n.mean()
-    N = x.size
-    f = np.fft.rfft(x, 2 * N)
-    ac = np.fft.irfft(f * np.conj(f), 2 * N)[: N // 2 + 1]
-    ac = ac / (N - np.arange(ac.size))
-    if ac[0] <= 0:
-        raise ValueError("no periodic side peaks in the g2 window (flat histogram)")
-    neg = np.flatnonzero(ac < 0)
-    if neg.size == 0:
+    P = _period_autocorrelation(n, b)
+    if P is None:
+        P = _period_peaks(d, n)
+    if P is None:
         raise ValueError("no periodic side peaks found in the g2 window")
-    l0 = int(neg[0])
-    tail = ac[l0:]
-    if tail.size < 3 or tail.max() <= 0:
-        raise ValueError("no periodic side peaks found in the g2 window")
-    thr = 0.5 * tail.max()
-    lag = None
-    for i in range(1, tail.size - 1):
-        if tail[i] >= thr and tail[i] >= tail[i - 1] and tail[i] >= tail[i + 1]:
-            lag = l0 + i
-            break
-    if lag is None:
-        raise ValueError("no periodic side peaks found in the g2 window")
-    # parabolic refinement of the autocorrelation maximum
-    y0, y1, y2 = ac[lag - 1], ac[lag], ac[lag + 1] if lag + 1 < ac.size else ac[lag]
-    den = y0 - 2 * y1 + y2
-    frac = 0.5 * (y0 - y2) / den if den < 0 else 0.0
-    P = (lag + frac) * b
     t0 = _circular_offset(d, n, P)
     # refine: centroids of the background-subtracted peaks; the windows shrink to a few peak
     # widths (less background noise) and are re-centred

@@ -221,12 +221,21 @@ def test_pulsed_coverage_many_seeds():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("period", "offset"), [(12_800.0, 0.0), (38_461.5, -900.0)])
-def test_find_period(period, offset):
-    """The laser period (12.8 ns: 78 MHz; 38.5 ns: 26 MHz) and the peak offset from the data."""
+@pytest.mark.parametrize(
+    ("period", "offset", "g2_0", "window"),
+    [
+        (12_800.0, 0.0, 0.1, 150_000),
+        (38_461.5, -900.0, 0.1, 150_000),
+        (38_461.5, 0.0, 0.0, 50_048),  # only the two side peaks +-P in the window
+    ],
+)
+def test_find_period(period, offset, g2_0, window):
+    """The laser period (12.8 ns: 78 MHz; 38.5 ns: 26 MHz) and the peak offset from the data,
+    also from a window holding just the side peaks of a perfect single-photon source."""
     rng = np.random.default_rng(1)
     p = dict(PULSED_TRUTH, period_ps=period, offset_ps=offset, bunch_amp=0.0, area=2000.0)
-    d = np.arange(-150_000, 150_000, 64.0) + 32
+    p["g2_0"] = g2_0
+    d = np.arange(-window, window, 64.0) + 32
     n = rng.poisson(g2fit.pulsed_model(p, d - 32, d + 32))
     P, t0 = g2fit.find_period(d, n)
     # centroids of ~2000-count peaks on background: a few ps of noise
