@@ -1,4 +1,4 @@
-"""Reproduce the paper's Fig. 3g: emission energy vs dark-bright splitting over size and composition.
+"""Reproduce the paper's Fig. 3g: emission energy vs dark-bright splitting, over size and x.
 
 Run: python studies/01_fig3g.py [--n 128]
 Writes studies/out/fig3g.nc and studies/out/fig3g.png (and docs/phase_diagram.png with --docs).

@@ -64,12 +64,16 @@ def main():
         "hwLT (eV)": np.asarray(dv["hwLT_x0"]) + np.asarray(dv["hwLT_x1"]),
     }
     print(f"dot-3-like dot, R = {R0} nm, x = {X0}: d(output)/d(input) and sigma x derivative")
-    print(f"{'input':<14}{'dE/dp (eV/u)':>16}{'dDB/dp (meV/u)':>17}{'sigma':>9}"
-          f"{'dE (meV)':>10}{'dDB (meV)':>11}")  # noqa: E501
+    print(
+        f"{'input':<14}{'dE/dp (eV/u)':>16}{'dDB/dp (meV/u)':>17}{'sigma':>9}"
+        f"{'dE (meV)':>10}{'dDB (meV)':>11}"
+    )  # noqa: E501
     for name, d in rows.items():
         s = SIGMAS[name]
-        print(f"{name:<14}{d[0]:>16.4g}{d[1] * 1e3:>17.4g}{s:>9.3g}{abs(d[0] * s) * 1e3:>10.3g}"
-              f"{abs(d[1] * s) * 1e3:>11.3g}")
+        print(
+            f"{name:<14}{d[0]:>16.4g}{d[1] * 1e3:>17.4g}{s:>9.3g}{abs(d[0] * s) * 1e3:>10.3g}"
+            f"{abs(d[1] * s) * 1e3:>11.3g}"
+        )
 
     # f_v: composition of a 1.8167 eV dot at d = 10 nm
     fvs = np.linspace(0.3, 0.8, 11)
@@ -77,8 +81,10 @@ def main():
     for fv in fvs:
         f = lambda x, fv=fv: float(system.solve(x, R0, f_v=fv).bright_energy_eV) - 1.8167  # noqa: E731
         xs.append(brentq(f, 0.0, 0.6, xtol=1e-8))
-    print("\nf_v  -> x of a 1.8167 eV, d = 10 nm dot:", ", ".join(f"{a:.2f}: {b:.3f}" for a, b in
-                                                             zip(fvs, xs, strict=True)))  # noqa: E501
+    print(
+        "\nf_v  -> x of a 1.8167 eV, d = 10 nm dot:",
+        ", ".join(f"{a:.2f}: {b:.3f}" for a, b in zip(fvs, xs, strict=True)),
+    )  # noqa: E501
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.6), constrained_layout=True)
     ax.plot(fvs, xs, "o-")
