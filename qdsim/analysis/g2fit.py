@@ -316,9 +316,11 @@ def find_period(
 
     With `period_ps` given only the offset is found (circular mean of the background-subtracted
     counts). Otherwise the period comes from the autocorrelation of the histogram (its first
-    strong maximum after the peak-width lobe), refined by a weighted straight-line fit of the
-    peak centroids `offset + k * period`. The central peak (k = 0) is the one nearest zero
-    delay, so |offset| < period / 2.
+    strong maximum after the peak-width lobe) or, failing that, from the spacing of the peaks
+    themselves, refined by a weighted straight-line fit of the peak centroids
+    `offset + k * period`, and accepted when the period-folded counts stand out of the noise
+    and every side peak it predicts in the window is present. The central peak (k = 0) is the
+    one nearest zero delay, so |offset| < period / 2.
 
     Raises `ValueError` when no periodic peak train stands out of the Poisson noise (flat or
     CW data, or fewer than two peaks in the window).
@@ -333,15 +335,27 @@ def find_period(
         if not (math.isfinite(P) and P > 2 * b):
             raise ValueError(f"period_ps must exceed two bins, got {period_ps!r}")
         return P, _circular_offset(d, n, P)
-    P = _period_autocorrelation(n, b)
-    if P is None:
-        P = _period_peaks(d, n)
-    if P is None:
-        raise ValueError("no periodic side peaks found in the g2 window")
+    for P0 in (_period_autocorrelation(n, b), _period_peaks(d, n)):
+        if P0 is None:
+            continue
+        P, t0, half, bg = _refine_period(d, n, P0, b)
+        if _folded_significance(d, n, P, t0) >= 8.0 and _all_side_peaks(d, n, P, t0, half, bg):
+            return float(P), float(t0)
+    raise ValueError(
+        "no periodic side peaks stand out of the noise in the g2 window: not pulsed data, "
+        "too few counts, or a window shorter than two periods"
+    )
+
+
+def _refine_period(
+    d: np.ndarray, n: np.ndarray, P: float, b: float
+) -> tuple[float, float, float, float]:
+    """(period, offset, peak half window, background per bin): centroids of the background-
+    subtracted peaks fitted by offset + k period; the windows shrink to a few peak widths (less
+    background noise) and are re-centred."""
     t0 = _circular_offset(d, n, P)
-    # refine: centroids of the background-subtracted peaks; the windows shrink to a few peak
-    # widths (less background noise) and are re-centred
     half = P / 4
+    bg = float(np.percentile(n, 20))
     for _ in range(4):
         ph = np.mod(d - t0 + P / 2, P) - P / 2
         valley = np.abs(ph) > 0.35 * P
@@ -373,12 +387,29 @@ def find_period(
         P = float(sol[1])
         t0 = float(sol[0])
         t0 = t0 - P * round(t0 / P)
-    if _folded_significance(d, n, P, t0) < 8.0:
-        raise ValueError(
-            "no periodic side peaks stand out of the noise in the g2 window: not pulsed data, "
-            "too few counts, or a window shorter than two periods"
-        )
-    return float(P), float(t0)
+    return P, t0, half, bg
+
+
+def _all_side_peaks(
+    d: np.ndarray, n: np.ndarray, P: float, t0: float, half: float, bg: float
+) -> bool:
+    """Every side peak the period predicts inside the window is there (a sub-multiple of the
+    true period predicts peaks in empty places): each holds at least 15 % of the largest
+    background-subtracted area, and together they stand 5 sigma above the background."""
+    areas, errs = [], []
+    kmin = math.ceil((d.min() + half - t0) / P)
+    kmax = math.floor((d.max() - half - t0) / P)
+    for k in range(kmin, kmax + 1):
+        if k == 0:
+            continue
+        sel = np.abs(d - t0 - k * P) <= half
+        areas.append(float(n[sel].sum() - bg * sel.sum()))
+        errs.append(math.sqrt(max(float(n[sel].sum()), 1.0)))
+    if not areas:
+        return False
+    a = np.asarray(areas)
+    e = np.asarray(errs)
+    return bool(np.all(a >= 0.15 * a.max()) and a.sum() >= 5 * math.sqrt(np.sum(e**2)))
 
 
 def side_peak_areas(

