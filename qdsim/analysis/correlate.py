@@ -166,16 +166,18 @@ if _HAVE_NUMBA:
         n_ab[1] += nbb
 
 
-_POOL: dict[int, Any] = {}
+_POOL: dict[tuple[int, int], Any] = {}
 
 
 def _pool(threads: int) -> Any:
-    """A thread pool of `threads` workers, created once (the numba kernel releases the GIL)."""
-    if threads not in _POOL:
+    """A thread pool of `threads` workers, created once per process (the numba kernel releases
+    the GIL); keyed by process id so a forked worker makes its own."""
+    key = (os.getpid(), threads)
+    if key not in _POOL:
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOL[threads] = ThreadPoolExecutor(threads, thread_name_prefix="qdsim-g2")
-    return _POOL[threads]
+        _POOL[key] = ThreadPoolExecutor(threads, thread_name_prefix="qdsim-g2")
+    return _POOL[key]
 
 
 #: Photons per block of the threaded kernel: many more blocks than threads, handed out as
