@@ -60,8 +60,9 @@ def sweep(
     failed = ds.attrs["failed_points"]
     warned = int(np.count_nonzero(ds.status.values & int(Status.NEAR_THRESHOLD)))
     typer.echo(
-        f"wrote {output} ({n} points: {n - failed} solved, {failed} without a bound "
-        f"exciton (NaN + status), {warned} near threshold)"
+        f"wrote {output} ({n} points: {n - failed} solved, {failed} without a bound exciton "
+        f"(NaN + status code); {warned} of the solved flagged NEAR_THRESHOLD, a warning: a carrier "
+        "is barely bound there and the variational energy is a looser upper bound)"
     )
     if plot is not None:
         from qdsim.plotting.phase import plot_phase_diagram
