@@ -36,7 +36,12 @@ import numpy as np
 import xarray as xr
 from scipy.special import log_ndtr
 
-from qdsim.analysis.fitting import PoissonFit, check_counts, fit_poisson, profile_interval
+from qdsim.analysis.fitting import (
+    PoissonFit,
+    check_binned,
+    fit_poisson,
+    profile_interval,
+)
 from qdsim.analysis.photons import PhotonStream
 
 __all__ = ["DecayResult", "decay_histogram", "decay_model", "fit_decay"]
@@ -439,15 +444,7 @@ def _input(
             raise ValueError("give time_ps and counts (or a decay DataArray alone)")
         t = np.asarray(time_ps, dtype=np.float64)
         n = np.asarray(counts)
-    if t.ndim != 1 or np.shape(n) != t.shape:
-        raise ValueError(
-            f"time_ps and counts must be 1-D of equal length: {t.shape}, {np.shape(n)}"
-        )
-    if t.size < 8:
-        raise ValueError(f"only {t.size} time bins: too few to fit")
-    if not np.all(np.isfinite(t)):
-        raise ValueError("time_ps contains NaN or inf")
-    n = check_counts(n, allow_fractional=allow_fractional, min_total=_MIN_COUNTS)
+    t, n = check_binned(t, n, "time_ps", allow_fractional=allow_fractional, min_total=_MIN_COUNTS)
     dt = np.diff(t)
     if np.any(dt <= 0) or not np.allclose(dt, dt[0], rtol=1e-6, atol=1e-6):
         raise ValueError("time_ps must be uniformly spaced, increasing bin centres")

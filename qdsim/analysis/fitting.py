@@ -61,6 +61,22 @@ def pearson_chi2(counts: np.ndarray, mu: np.ndarray) -> float:
     return float(np.sum((np.asarray(counts, float)[ok] - m[ok]) ** 2 / m[ok]))
 
 
+def check_binned(axis, counts, axis_name: str, *, allow_fractional: bool, min_total: float):
+    """Validate a binned curve: 1-D axis (ps) and counts of equal length, at least 8 bins, a finite
+    axis, and counts accepted by `check_counts`. Returns (axis as float64, counts)."""
+    x = np.asarray(axis, dtype=np.float64)
+    n = np.asarray(counts)
+    if x.ndim != 1 or np.shape(n) != x.shape:
+        raise ValueError(
+            f"{axis_name} and counts must be 1-D of equal length: {x.shape}, {np.shape(n)}"
+        )
+    if x.size < 8:
+        raise ValueError(f"only {x.size} {axis_name.removesuffix('_ps')} bins: too few to fit")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{axis_name} contains NaN or inf")
+    return x, check_counts(n, allow_fractional=allow_fractional, min_total=min_total)
+
+
 def check_counts(
     counts: Any, *, name: str = "counts", allow_fractional: bool = False, min_total: float = 1
 ) -> np.ndarray:

@@ -39,7 +39,7 @@ import numpy as np
 import xarray as xr
 from scipy.special import log_ndtr
 
-from qdsim.analysis.fitting import PoissonFit, check_counts, fit_poisson
+from qdsim.analysis.fitting import PoissonFit, check_binned, fit_poisson
 
 __all__ = [
     "G2CWResult",
@@ -203,15 +203,7 @@ def _input(
             raise ValueError("give delay_ps and counts (or a g2 DataArray alone)")
         d = np.asarray(delay_ps, dtype=np.float64)
         n = np.asarray(counts)
-    if d.ndim != 1 or np.shape(n) != d.shape:
-        raise ValueError(
-            f"delay_ps and counts must be 1-D of equal length: {d.shape}, {np.shape(n)}"
-        )
-    if d.size < 8:
-        raise ValueError(f"only {d.size} delay bins: too few to fit")
-    if not np.all(np.isfinite(d)):
-        raise ValueError("delay_ps contains NaN or inf")
-    n = check_counts(n, allow_fractional=allow_fractional, min_total=_MIN_COUNTS)
+    d, n = check_binned(d, n, "delay_ps", allow_fractional=allow_fractional, min_total=_MIN_COUNTS)
     dd = np.diff(d)
     if np.any(dd <= 0):
         raise ValueError("delay_ps must be strictly increasing bin centres")
