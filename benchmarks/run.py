@@ -126,11 +126,10 @@ def main(argv=None):
     if args.update_readme and not args.smoke:
         readme = HERE / "README.md"
         text = readme.read_text()
-        if MARK_BEGIN in text:
-            head, rest = text.split(MARK_BEGIN, 1)
-            tail = rest.split(MARK_END, 1)[1]
-        else:
-            head, tail = text, "\n"
+        if MARK_BEGIN not in text:
+            raise SystemExit(f"{readme}: no '{MARK_BEGIN}' marker to replace")
+        head, rest = text.split(MARK_BEGIN, 1)
+        tail = rest.split(MARK_END, 1)[1]
         readme.write_text(f"{head}{MARK_BEGIN}\n{table}\n{MARK_END}{tail}")
     return result
 

@@ -14,7 +14,8 @@ def _python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def test_forward_model_examples_run():
+def test_forward_model_examples_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples write files
     blocks = [b for b in _python_blocks() if "from qdsim import analysis" not in b]
     assert len(blocks) >= 4
     ns: dict = {}
