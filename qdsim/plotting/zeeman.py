@@ -52,6 +52,21 @@ def _fmt(v: float, e: float, scale: float, nd: int) -> str:
     return f"{v * scale:.{nd}f} ± {e * scale:.{nd}f}"
 
 
+def _param_box(ax, text: str) -> None:
+    """Fitted parameters in a monospace box at the top left of `ax`."""
+    ax.text(
+        0.02,
+        0.98,
+        text,
+        transform=ax.transAxes,
+        va="top",
+        ha="left",
+        fontsize=8,
+        family="monospace",
+        bbox={"boxstyle": "round", "fc": "white", "ec": "0.7", "alpha": 0.9},
+    )
+
+
 def plot_zeeman_fan(
     result: Any,
     *,
@@ -164,17 +179,7 @@ def plot_zeeman_fan(
                 f"χ²_red = {result.gof.chi2_red:.2f} (dof {result.gof.dof})",
             ]
         )
-        ax.text(
-            0.02,
-            0.98,
-            txt,
-            transform=ax.transAxes,
-            va="top",
-            ha="left",
-            fontsize=8,
-            family="monospace",
-            bbox={"boxstyle": "round", "fc": "white", "ec": "0.7", "alpha": 0.9},
-        )
+        _param_box(ax, txt)
     ax.set_title(title if title is not None else "Exciton fine structure in B (physics.md B.6)")
     return fig
 
@@ -237,17 +242,7 @@ def plot_linewidth(
                 f"χ²_red = {result.gof.chi2_red:.2f} (dof {result.gof.dof})",
             ]
         )
-        ax.text(
-            0.02,
-            0.98,
-            txt,
-            transform=ax.transAxes,
-            va="top",
-            ha="left",
-            fontsize=8,
-            family="monospace",
-            bbox={"boxstyle": "round", "fc": "white", "ec": "0.7", "alpha": 0.9},
-        )
+        _param_box(ax, txt)
     ax.set_title(title if title is not None else "Linewidth vs temperature")
     return fig
 
