@@ -25,7 +25,7 @@ import numpy as np
 import scipy.constants as _sc
 from scipy.optimize import least_squares
 
-from qdsim.analysis.spectra import GoodnessOfFit, PeakFitResult, fit_peaks
+from qdsim.analysis.spectra import GoodnessOfFit, PeakFitResult, _readonly, fit_peaks
 
 __all__ = [
     "K_B_eV_K",
@@ -61,12 +61,6 @@ def linewidth_model(
     """Gamma(T) = Gamma_0 + sigma_ac T + Gamma_LO n_B(E_LO, T), in eV (T in kelvin, > 0)."""
     T = np.asarray(temperature_K, dtype=float)
     return gamma0_eV + acoustic_eV_per_K * T + gamma_LO_eV * _bose(E_LO_eV, T)
-
-
-def _ro(a: Any) -> np.ndarray:
-    arr = np.array(a)
-    arr.setflags(write=False)
-    return arr
 
 
 @dataclass(frozen=True)
@@ -337,13 +331,13 @@ def fit_linewidth(
         params=params,
         stderr=stderr,
         free_names=tuple(free),
-        covariance=_ro(cov),
-        correlation=_ro(corr),
+        covariance=_readonly(cov),
+        correlation=_readonly(corr),
         gof=GoodnessOfFit(chi2, dof),
         converged=bool(res.success),
-        temperature_K=_ro(T),
-        fwhm_eV=_ro(G),
-        sigma_eV=_ro(S if absolute else np.full(G.size, np.nan)),
+        temperature_K=_readonly(T),
+        fwhm_eV=_readonly(G),
+        sigma_eV=_readonly(S if absolute else np.full(G.size, np.nan)),
         absolute_sigma=absolute,
         fixed=fix,
         notes=tuple(notes),
@@ -443,9 +437,9 @@ def fit_replicas(
     return ReplicaResult(
         zpl_eV=float(c[z]),
         zpl_err_eV=float(pk.center_err_eV[0, z]),
-        spacing_eV=_ro(np.asarray(sp)[o]),
-        spacing_err_eV=_ro(np.asarray(sp_err)[o]),
-        area_ratio=_ro(np.asarray(ar)[o]),
-        area_ratio_err=_ro(np.asarray(ar_err)[o]),
+        spacing_eV=_readonly(np.asarray(sp)[o]),
+        spacing_err_eV=_readonly(np.asarray(sp_err)[o]),
+        area_ratio=_readonly(np.asarray(ar)[o]),
+        area_ratio_err=_readonly(np.asarray(ar_err)[o]),
         peaks=pk,
     )

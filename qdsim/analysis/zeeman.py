@@ -58,7 +58,7 @@ import numpy as np
 import scipy.constants as _sc
 from scipy.optimize import least_squares, linear_sum_assignment
 
-from qdsim.analysis.spectra import GoodnessOfFit
+from qdsim.analysis.spectra import GoodnessOfFit, _readonly
 
 __all__ = [
     "MU_B_eV_T",
@@ -422,12 +422,6 @@ def _group_fields(B: np.ndarray, tol: float = 1e-6) -> tuple[np.ndarray, np.ndar
 # ------------------------------------------------------------------------------------------
 # result
 # ------------------------------------------------------------------------------------------
-
-
-def _ro(a: Any) -> np.ndarray:
-    arr = np.array(a)
-    arr.setflags(write=False)
-    return arr
 
 
 @dataclass(frozen=True)
@@ -1405,20 +1399,20 @@ def fit_zeeman(
         stderr=stderr,
         param_names=tuple(prob.names),
         free_names=tuple(prob.free),
-        covariance=_ro(cov),
-        correlation=_ro(corr),
+        covariance=_readonly(cov),
+        correlation=_readonly(corr),
         # without sigma_eV the residuals carry unit weight: chi2 in eV^2 (r is in meV here)
         gof=GoodnessOfFit(chi2=chi2 if absolute_sigma else chi2 * 1e-6, dof=dof),
         converged=converged,
-        assignment=_ro(state),
-        state_labels=_ro(labels[prob.group, state]),
-        field_T=_ro(B),
-        energy_eV=_ro(E),
-        sigma_eV=_ro(sig if absolute_sigma else np.full(E.size, np.nan)),
-        polarization=_ro(pol),
-        model_energy_eV=_ro(model),
-        residual_eV=_ro(E - model),
-        line_offset_eV=_ro(line_off),
+        assignment=_readonly(state),
+        state_labels=_readonly(labels[prob.group, state]),
+        field_T=_readonly(B),
+        energy_eV=_readonly(E),
+        sigma_eV=_readonly(sig if absolute_sigma else np.full(E.size, np.nan)),
+        polarization=_readonly(pol),
+        model_energy_eV=_readonly(model),
+        residual_eV=_readonly(E - model),
+        line_offset_eV=_readonly(line_off),
         geometry=(float(b[0]), float(b[1]), float(b[2])),
         offset=offset,
         g_X_sign_determined=bool(has_circ or "g_X" in prob.fixed_int),
