@@ -22,6 +22,22 @@ if TYPE_CHECKING:
 __all__ = ["plot_decay", "plot_g2"]
 
 
+def _data_axes(plt, with_residuals: bool, height: float, height_alone: float):
+    """(fig, data axes, residual axes or None): data over a shared-x residual panel when fitted."""
+    if not with_residuals:
+        fig, ax = plt.subplots(figsize=(8, height_alone), layout="constrained")
+        return fig, ax, None
+    fig, (ax, rax) = plt.subplots(
+        2,
+        1,
+        figsize=(8, height),
+        sharex=True,
+        gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05},
+        layout="constrained",
+    )
+    return fig, ax, rax
+
+
 def _time_axis(span_ps: float) -> tuple[float, str]:
     """Scale and unit for a time axis spanning `span_ps` picoseconds."""
     if span_ps >= 5e6:
@@ -93,18 +109,7 @@ def plot_g2(
     scale, unit = _time_axis(float(np.ptp(d)) if d.size else 1.0)
     b = float(h.attrs.get("bin_ps", np.diff(d[:2])[0] if d.size > 1 else 1.0))
     edges = np.append(d - b / 2, d[-1] + b / 2) * scale if d.size else d
-    if fit is not None:
-        fig, (ax, rax) = plt.subplots(
-            2,
-            1,
-            figsize=(8, 5),
-            sharex=True,
-            gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05},
-            layout="constrained",
-        )
-    else:
-        fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
-        rax = None
+    fig, ax, rax = _data_axes(plt, fit is not None, 5.0, 3.6)
     ax.stairs(y, edges, color="0.25", linewidth=0.7, label="data")
     if how == "cw":
         ax.axhline(1.0, color="0.6", linewidth=0.6, linestyle=":")
@@ -185,18 +190,7 @@ def plot_decay(
     b = float(np.median(np.diff(t))) if t.size > 1 else 1.0
     scale, unit = _time_axis(float(np.ptp(t)) + b)
     edges = np.append(t - b / 2, t[-1] + b / 2) * scale
-    if result is not None:
-        fig, (ax, rax) = plt.subplots(
-            2,
-            1,
-            figsize=(8, 5.2),
-            sharex=True,
-            gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05},
-            layout="constrained",
-        )
-    else:
-        fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
-        rax = None
+    fig, ax, rax = _data_axes(plt, result is not None, 5.2, 3.8)
     ax.stairs(n, edges, color="0.3", linewidth=0.6, label="data")
     irf_curve = None
     if result is not None and result.irf is not None:
