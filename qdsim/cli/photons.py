@@ -93,6 +93,21 @@ def _netcdf_safe(value: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
+#: deviance/dof above which a fit is reported as not describing the data (Poisson: ~1 +- few %).
+POOR_FIT_DEVIANCE_DOF = 3.0
+
+
+def _warn_poor_fit(gof, hint: str) -> None:
+    """One stderr line when the model does not describe the data: the errors then mean little."""
+    dev = float(gof["deviance_dof"])
+    if dev > POOR_FIT_DEVIANCE_DOF:
+        typer.echo(
+            f"warning: the model does not describe these data (deviance/dof = {dev:.3g}); "
+            f"the quoted errors are then not meaningful: {hint}",
+            err=True,
+        )
+
+
 @app.command("g2")
 def g2_command(
     file: Annotated[
@@ -221,6 +236,7 @@ def _print_g2_fit(r: Any, pulsed: bool) -> None:
             f"time {r.params['bunch_tau_ps']:.4g} ± {r.stderr['bunch_tau_ps']:.2g} ps"
         )
     typer.echo(f"chi2_red = {r.gof['chi2_red']:.3f}, deviance/dof = {r.gof['deviance_dof']:.3f}")
+    _warn_poor_fit(r.gof, "check --period, --sigma, --bunching and the window")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,6 +447,11 @@ def lifetime_command(
     typer.echo(
         f"background {r.params['background']:.4g} counts/bin; chi2_red = "
         f"{r.gof['chi2_red']:.3f}, deviance/dof = {r.gof['deviance_dof']:.3f}{note}"
+    )
+    _warn_poor_fit(
+        r.gof,
+        "multi-pulse histograms need --period (or --fit-period), a measured --irf fits better "
+        "than the Gaussian stand-in, and --from/--to restrict the range",
     )
     if output is not None:
         ds = r.to_dataset()

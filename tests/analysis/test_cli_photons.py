@@ -89,6 +89,7 @@ def test_cli_lifetime_t3_with_phu_irf(t3_files, tmp_path, capsys):
     nc, png = tmp_path / "d.nc", tmp_path / "d.png"
     code, out, err = run_cli(["lifetime", path, "--irf", irf_path, "-o", nc, "--plot", png], capsys)
     assert code == 0, err
+    assert "warning" not in err  # a fit that describes the data raises no quality warning
     m = re.search(r"tau1 = ([\d.]+) ± ([\d.]+) ps, 68.3 % profile CI", out)
     assert m, out
     tau, err_ = float(m.group(1)), float(m.group(2))
@@ -153,3 +154,13 @@ def test_cli_real_files(data_file, tmp_path, capsys):
     assert code == 0, err
     m = re.search(r"tau1 = ([\d.]+) ±", out)
     assert m and 100 < float(m.group(1)) < 250, out
+
+
+@pytest.mark.data
+def test_cli_lifetime_warns_when_the_model_does_not_fit(data_file, capsys):
+    """A multi-pulse histogram fitted as one pulse without an IRF is a poor fit: say so."""
+    dat = data_file("fitmydata_demo_lifetime.dat")
+    code, out, err = run_cli(["lifetime", dat, "--curve", "2", "--no-profile"], capsys)
+    assert code == 0
+    assert "warning: the model does not describe these data" in err
+    assert "--period" in err
