@@ -185,11 +185,11 @@ def test_tensor_gauss_without_splitting_would_fail():
         re, rh = np.meshgrid(r, r, indexing="ij")
         u = lambda x: float(e.amp_in) * np.sin(float(e.k_nm) * x)  # noqa: E731
         W = 8 * np.pi**2 * np.outer(wr, wr) * u(re) ** 2 * u(rh) ** 2 / (re * rh)
-        nodes = exciton.ExcitonNodes(
-            jnp.asarray(W.ravel()),
-            jnp.asarray(0 * W.ravel() + 2 * float(e.c_in)),
-            jnp.asarray(np.abs(re - rh).ravel()),
-            jnp.asarray(2 * np.minimum(re, rh).ravel()),
+        nodes = exciton.ExcitonNodes(  # one block, kinetic factor c_e + c_h = 2 c_in
+            jnp.asarray(W.ravel()[None]),
+            jnp.asarray([2 * float(e.c_in)]),
+            jnp.asarray(np.abs(re - rh).ravel()[None]),
+            jnp.asarray(2 * np.minimum(re, rh).ravel()[None]),
         )
         kc = E2_4PIEPS0_eV_nm / 10.0
         naive = float(exciton.energy_of_log_lambda(jnp.log(AB), nodes, kc))
