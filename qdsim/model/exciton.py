@@ -157,7 +157,10 @@ def quadrature_nodes(e: WellState, h: WellState, R, n: int, lam_nm=None) -> Exci
         c_all.append(ce + ch)
         a_all.append(a)
         d_all.append(d)
-    return ExcitonNodes(*(jnp.stack(v) for v in (w_all, c_all, a_all, d_all)))
+    # concatenate + reshape (not stack): keeps the node axis minor under vmap, so the Newton
+    # loop reads the arrays in place instead of transposing them every step.
+    w, a, d = (jnp.concatenate(v).reshape(len(v), -1) for v in (w_all, a_all, d_all))
+    return ExcitonNodes(w, jnp.stack(c_all), a, d)
 
 
 _SERIES_X = 0.5  # series below, upward recursion above (rounding growth <= (1/x)^3 = 8)
