@@ -76,6 +76,8 @@ def bench_jax(sizes, repeats):
 MATCHED_ORDER = 14
 #: Order used as "converged" when measuring both errors.
 CONVERGED_ORDER = 24
+#: Timings of each reference point: best of this many solves.
+REF_REPEATS = 3
 
 
 def bench_scipy(ds, n_points, seed=0):
@@ -97,15 +99,18 @@ def bench_scipy(ds, n_points, seed=0):
         exact = float(qdsim.solve_sphere(p, R, config=conv).energy_eV)
         err_jax.append(abs(float(ds.exchange_free_energy[i, j]) - exact))
         for key, n in orders.items():
-            t = time.perf_counter()
-            ref = solve_sphere_ref(
-                *(float(v) for v in p[:8]),
-                radius_nm=R,
-                dSR_eV=float(p.dSR_eV),
-                hwLT_eV=float(p.hwLT_eV),
-                n_quad=n,
-            )
-            times[key].append(time.perf_counter() - t)
+            best = np.inf
+            for _ in range(REF_REPEATS):  # best of a few, as for the JAX grid (noisy machines)
+                t = time.perf_counter()
+                ref = solve_sphere_ref(
+                    *(float(v) for v in p[:8]),
+                    radius_nm=R,
+                    dSR_eV=float(p.dSR_eV),
+                    hwLT_eV=float(p.hwLT_eV),
+                    n_quad=n,
+                )
+                best = min(best, time.perf_counter() - t)
+            times[key].append(best)
             err[key].append(abs(ref["energy_eV"] - exact))
             if key == "matched_accuracy":
                 dD.append(abs(ref["dark_bright_eV"] / float(ds.dark_bright_splitting[i, j]) - 1))
@@ -125,7 +130,7 @@ def main(argv=None):
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (CI): checks it runs")
     ap.add_argument("--update-readme", action="store_true")
     args = ap.parse_args(argv)
-    sizes, repeats, n_ref = ([16], 1, 2) if args.smoke else ([128, 256], 2, 8)
+    sizes, repeats, n_ref = ([16], 1, 2) if args.smoke else ([128, 256], 3, 8)
     compile_s, rows, ds = bench_jax(sizes, repeats)
     ref = bench_scipy(ds, n_ref)
     for r in rows:
@@ -181,8 +186,9 @@ def render(r):
     lines += [
         "",
         f"SciPy reference (benchmarks/scipy_reference.py, same model, its own split quadrature), "
-        f"median of {s['points']} solved points: order {n_match} {t['matched_accuracy'] * 1e3:.2f} "
-        f"ms per point, order {n_same} {t['same_order'] * 1e3:.2f} ms. Largest energy error "
+        f"median over {s['points']} solved points of the best of {REF_REPEATS} solves: "
+        f"order {n_match} {t['matched_accuracy'] * 1e3:.2f} ms per point, "
+        f"order {n_same} {t['same_order'] * 1e3:.2f} ms. Largest energy error "
         f"against the converged solution (JAX, order {CONVERGED_ORDER}): JAX "
         f"{s['jax_max_energy_error_eV']:.1e} eV; SciPy order {n_match} "
         f"{e['matched_accuracy']:.1e} eV, order {n_same} {e['same_order']:.1e} eV. "
