@@ -276,3 +276,25 @@ def test_phi_kernels_against_30_digit_quadrature():
         got = np.array(exciton._phi(jnp.asarray(xs)))
     rel = np.abs(got / exact - 1).max(axis=1)
     assert rel[0] < 1e-14 and rel[1] < 3e-14 and rel[2] < 1e-12 and rel[3] < 3e-11, rel
+
+
+@pytest.mark.parametrize("p", [P_C5, P_ASYM, P_INF], ids=["C5", "asymmetric", "infinite"])
+def test_optimum_values_equal_a_direct_evaluation_there(p):
+    """The Newton loop returns E and the norm N at its final lambda by a Taylor step from its
+    last evaluation (no extra pass): they must equal a direct evaluation at that lambda. A loose
+    tolerance makes the last step large (up to 1e-2 in log lambda), so skipping the Taylor step
+    would be off by ~1e-2 relative in N; with it the error is O(step^3)."""
+    R = 4.0
+    with qdsim.float64():
+        e = well.ground_state(p.me_in, p.me_out, p.dEc_eV, R)
+        h = well.ground_state(p.mh_in, p.mh_out, p.dEv_eV, R)
+        nodes = exciton.quadrature_nodes(e, h, R, 10, 4.0)
+        kc = E2_4PIEPS0_eV_nm / p.eps
+        s0 = jnp.log(6.0)
+        s, _, E, N = exciton._newton(nodes, kc, s0, s0 - 5, s0 + 5, 40, 1e-4)
+        first = exciton._evaluate(s0, nodes, kc, 2)
+        ev = exciton._evaluate(s, nodes, kc, 2)
+    assert abs(float(s - s0)) > 0.05  # it did move
+    assert float(E) == pytest.approx(float(ev.E), rel=1e-7)
+    assert float(N) == pytest.approx(float(ev.N), rel=1e-6)
+    assert abs(float(ev.E_s)) < 1e-3 * abs(float(first.E_s))  # and it is the stationary point
