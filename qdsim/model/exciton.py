@@ -83,7 +83,9 @@ def _exterior(t, w, P, rate):
     exponentially in every regime (1-D tests: 1e-6 to 1e-11 relative at order 12, from
     rate P = 0.002 to 30; a t/(1-t) map gives 1e-3 to 1e-7, Gauss-Laguerre fails for rate P << 1).
     """
-    u_max = jnp.log1p(_CUT / (rate * P))
+    # rate P -> 0 only exactly at a binding threshold (both carriers); the floor keeps the map
+    # finite there (rho_max ~ 1e13 P) instead of inf * 0 = NaN.
+    u_max = jnp.log1p(_CUT / jnp.maximum(rate * P, 1e-12))
     u = u_max * t
     rho = P * jnp.expm1(u)
     return rho, u_max * w * (P + rho)

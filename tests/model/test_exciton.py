@@ -298,3 +298,15 @@ def test_optimum_values_equal_a_direct_evaluation_there(p):
     assert float(E) == pytest.approx(float(ev.E), rel=1e-7)
     assert float(N) == pytest.approx(float(ev.N), rel=1e-6)
     assert abs(float(ev.E_s)) < 1e-3 * abs(float(first.E_s))  # and it is the stationary point
+
+
+def test_exterior_maps_stay_finite_at_a_binding_threshold():
+    """kappa -> 0 for both carriers (exactly at threshold): the log-uniform exterior maps must
+    give finite nodes and weights, with or without a correlation length, not inf * 0 = NaN."""
+    with qdsim.float64():
+        st = well.ground_state(0.2, 0.25, 0.3, 3.0)
+        st = st._replace(kappa_nm=jnp.asarray(0.0))
+        for lam in (None, 4.0):
+            nodes = exciton.quadrature_nodes(st, st, 3.0, 10, lam)
+            assert all(bool(jnp.all(jnp.isfinite(v))) for v in nodes)
+            assert bool(jnp.all(nodes.w >= 0))
