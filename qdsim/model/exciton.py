@@ -282,6 +282,11 @@ def _dE(s, nodes, kc):
     return _evaluate(s, nodes, kc, 1).E_s
 
 
+def _energy_and_norm(s, nodes, kc):
+    ev = _evaluate(s, nodes, kc, 0)
+    return ev.E, ev.N
+
+
 def _newton(nodes, kc, s0, lo, hi, iters, tol):
     """Safeguarded Newton on dE/ds = 0 in [lo, hi].
 
@@ -328,11 +333,7 @@ def _make_argmin(iters: int, tol: float):
         g1_p = jax.jvp(lambda n, k: _dE(s, n, k), (nodes, kc), (dnodes, dkc))[1]
         ds = -g1_p / _evaluate(s, nodes, kc, 2).E_ss
         # E and N at the optimum move with s (implicitly) and with the nodes and kc.
-        _, (dE, dN) = jax.jvp(
-            lambda s_, n, k: (lambda ev: (ev.E, ev.N))(_evaluate(s_, n, k, 0)),
-            (s, nodes, kc),
-            (ds, dnodes, dkc),
-        )
+        _, (dE, dN) = jax.jvp(_energy_and_norm, (s, nodes, kc), (ds, dnodes, dkc))
         return (s, step, E, N), (ds, jnp.zeros_like(step), dE, dN)
 
     return argmin
