@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from qdsim.constants import BOHR_nm, E2_4PIEPS0_eV_nm
+from qdsim.model._lambda_guess import log_lambda_guess
 from qdsim.model.quadrature import gauss_legendre_01
 from qdsim.model.well import WellState, sin_0_pi
 from qdsim.status import Status
@@ -369,14 +370,10 @@ def optimise(e: WellState, h: WellState, R, eps, mu, config) -> ExcitonState:
     in-dot masses (m0), used only for the starting guess and the search bounds."""
     kc = E2_4PIEPS0_eV_nm / eps
     aB = BOHR_nm * eps / mu
-    # Starting guess: lambda*/a_B ~ 1 + 1/(1 + 0.5 (R_eff/a_B)^1.5) interpolates the optimum of the
-    # impenetrable sphere (2.0077 a_B as R -> 0, a_B in the bulk; physics.md C.2 within ~3 %),
-    # with R_eff = R + 1/(2 kappa) widened by the leakage into the matrix.
-    leak = jnp.where(e.amp_out > 0, 0.5 / e.kappa_nm, 0.0) + jnp.where(
-        h.amp_out > 0, 0.5 / h.kappa_nm, 0.0
-    )
-    r_eff = (R + 0.5 * leak) / aB
-    s0 = jnp.log(aB * (1.0 + 1.0 / (1.0 + 0.5 * r_eff**1.5)))
+    # Starting guess (a fit, `_lambda_guess`): only the number of Newton steps depends on it.
+    u_e = jnp.where(e.amp_out > 0, 1.0 / (1.0 + e.kappa_nm * R), 0.0)
+    u_h = jnp.where(h.amp_out > 0, 1.0 / (1.0 + h.kappa_nm * R), 0.0)
+    s0 = jnp.log(aB) + log_lambda_guess(R / aB, u_e, u_h)
     lo = jax.lax.stop_gradient(jnp.log(LAMBDA_BOUNDS_AB[0] * aB))
     hi = jax.lax.stop_gradient(jnp.log(LAMBDA_BOUNDS_AB[1] * aB))
     nodes = quadrature_nodes(e, h, R, config.n_quad, jnp.exp(s0))
