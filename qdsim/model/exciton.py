@@ -61,6 +61,7 @@ class ExcitonState(NamedTuple):
     contact_density_nm3: jax.Array
     overlap2: jax.Array
     status: jax.Array
+    log_lam_guess: jax.Array  # the fitted starting guess log(lambda/nm) (before `ds0`)
 
 
 def _u_in(st: WellState, r):
@@ -364,19 +365,24 @@ def _one_d(e: WellState, h: WellState, R, n: int):
     return _FOUR_PI * (c_in + c_out), _FOUR_PI * (o_in + o_out)
 
 
-def optimise(e: WellState, h: WellState, R, eps, mu, config) -> ExcitonState:
+def optimise(e: WellState, h: WellState, R, eps, mu, config, ds0=0.0) -> ExcitonState:
     """Optimise lambda and return energy (above Eg, eV), lambda (nm), contact density (nm^-3),
-    overlap^2 and status bits (LAMBDA_NOT_CONVERGED, LAMBDA_AT_BOUND). `mu` = reduced mass of the
-    in-dot masses (m0), used only for the starting guess and the search bounds."""
+    overlap^2, status bits (LAMBDA_NOT_CONVERGED, LAMBDA_AT_BOUND) and the fitted guess.
+    `mu` = reduced mass of the in-dot masses (m0), used only for the starting guess and the
+    search bounds. `ds0`: offset added to the fitted guess of log(lambda) where Newton starts
+    (a sweep passes what its already-solved neighbours say); the quadrature nodes stay tuned to
+    the fitted guess, so a point's rule, and its result to the Newton tolerance, do not depend
+    on `ds0`."""
     kc = E2_4PIEPS0_eV_nm / eps
     aB = BOHR_nm * eps / mu
     # Starting guess (a fit, `_lambda_guess`): only the number of Newton steps depends on it.
     u_e = jnp.where(e.amp_out > 0, 1.0 / (1.0 + e.kappa_nm * R), 0.0)
     u_h = jnp.where(h.amp_out > 0, 1.0 / (1.0 + h.kappa_nm * R), 0.0)
-    s0 = jnp.log(aB) + log_lambda_guess(R / aB, u_e, u_h)
+    s_fit = jnp.log(aB) + log_lambda_guess(R / aB, u_e, u_h)
     lo = jax.lax.stop_gradient(jnp.log(LAMBDA_BOUNDS_AB[0] * aB))
     hi = jax.lax.stop_gradient(jnp.log(LAMBDA_BOUNDS_AB[1] * aB))
-    nodes = quadrature_nodes(e, h, R, config.n_quad, jnp.exp(s0))
+    nodes = quadrature_nodes(e, h, R, config.n_quad, jnp.exp(s_fit))
+    s0 = jnp.clip(s_fit + jnp.where(jnp.isfinite(ds0), ds0, 0.0), lo, hi)
     s, step, corr, N = _argmin(
         nodes, kc, jax.lax.stop_gradient(s0), lo, hi, config.lam_iters, config.lam_tol
     )
@@ -391,4 +397,5 @@ def optimise(e: WellState, h: WellState, R, eps, mu, config) -> ExcitonState:
         contact_density_nm3=contact / N,
         overlap2=ovl * ovl / N,
         status=status.astype(jnp.int32),
+        log_lam_guess=jax.lax.stop_gradient(s_fit),
     )

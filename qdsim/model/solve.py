@@ -49,6 +49,11 @@ def _input_flags(p: SphereParams, R):
 
 
 def _kernel_unjitted(p: SphereParams, R, config: SolverConfig) -> SphereSolution:
+    return _kernel_with_guess(p, R, config)[0]
+
+
+def _kernel_with_guess(p: SphereParams, R, config: SolverConfig, ds0=0.0):
+    """(`SphereSolution`, fitted guess of log(lambda/nm)); Newton starts at guess + `ds0`."""
     flags = _input_flags(p, R)
     ok_in = flags == 0
     p = SphereParams(*(jnp.where(ok_in, v, s) for v, s in zip(p, _SAFE, strict=True)))
@@ -59,7 +64,7 @@ def _kernel_unjitted(p: SphereParams, R, config: SolverConfig) -> SphereSolution
     )
     h = well.ground_state(p.mh_in, p.mh_out, p.dEv_eV, R, config.root_iters, Status.NO_BOUND_HOLE)
     mu = p.me_in * p.mh_in / (p.me_in + p.mh_in)
-    x = exciton.optimise(e, h, R, p.eps, mu, config)
+    x = exciton.optimise(e, h, R, p.eps, mu, config, ds0)
     fs = exchange.fine_structure(
         x.contact_density_nm3,
         x.overlap2,
@@ -91,7 +96,7 @@ def _kernel_unjitted(p: SphereParams, R, config: SolverConfig) -> SphereSolution
     def mask(v):
         return jnp.where(failed, jnp.nan, v)
 
-    return SphereSolution(
+    sol = SphereSolution(
         energy_eV=mask(energy),
         bright_energy_eV=mask(bright),
         dark_energy_eV=mask(energy),
@@ -106,6 +111,7 @@ def _kernel_unjitted(p: SphereParams, R, config: SolverConfig) -> SphereSolution
         radiative_lifetime_s=mask(lifetime),
         status=status.astype(jnp.int32),
     )
+    return sol, x.log_lam_guess
 
 
 _kernel = jax.jit(_kernel_unjitted, static_argnames="config")
