@@ -40,7 +40,8 @@ _FLOAT_FIELDS = tuple(f for f in SphereSolution._fields if f != "status")
 #: axis first (fitted starting guess), then the rest, each starting Newton from the guess plus
 #: the guess's error interpolated from its solved neighbours (typically < 1e-5 in log lambda, so
 #: one lambda evaluation instead of two to three), in chunks ordered by how much the neighbours
-#: disagree. Results are the same to the Newton tolerance (tests/sweep).
+#: disagree (curvature of the guess error). Results are the same to the Newton tolerance
+#: (tests/sweep).
 _TWO_PASS_MIN_POINTS = 4096
 _COARSE_STRIDE = 4
 _OVERRIDE_UNITS = {"f_v": "1", "bowing_Eg": "eV", "mass_ratio": "1"}
@@ -126,10 +127,9 @@ def _coarse_axes(shape) -> list[np.ndarray] | None:
     return idx if n >= _TWO_PASS_MIN_POINTS and m <= n // 4 else None
 
 
-def _interpolate_offsets(coarse_idx, r_coarse, shape):
-    """Multilinear interpolation (in index space) of the coarse-grid values `r_coarse` (NaN
-    where the point failed) onto the full grid, and the spread of the cell-corner values there
-    (inf next to a failed point): (offset, spread), both shaped `shape`."""
+def _interpolate(coarse_idx, v_coarse, shape):
+    """Multilinear interpolation (in index space) of values on the coarse subgrid (indices
+    `coarse_idx` per axis) onto the full grid of `shape`; NaN values count as 0."""
     cells = []
     for c, L in zip(coarse_idx, shape, strict=True):
         i = np.arange(L)
@@ -138,21 +138,29 @@ def _interpolate_offsets(coarse_idx, r_coarse, shape):
         width = np.where(j1 > j, c[j1] - c[j], 1)
         cells.append((j, j1, np.clip((i - c[j]) / width, 0.0, 1.0)))
     value = np.zeros(shape)
-    lo = np.full(shape, np.inf)
-    hi = np.full(shape, -np.inf)
     for corner in itertools.product((0, 1), repeat=len(shape)):
-        index = np.ix_(*[cell[b] for cell, b in zip(cells, corner, strict=True)])
+        pick = [cell[b] for cell, b in zip(cells, corner, strict=True)]
         weight = functools.reduce(
             np.multiply.outer,
             [cell[2] if b else 1.0 - cell[2] for cell, b in zip(cells, corner, strict=True)],
         )
-        v = r_coarse[index]
-        used = weight > 0
-        value += weight * np.where(np.isfinite(v), v, 0.0)
-        bad = used & ~np.isfinite(v)
-        lo = np.where(used, np.fmin(lo, np.where(bad, -np.inf, v)), lo)
-        hi = np.where(used, np.fmax(hi, np.where(bad, np.inf, v)), hi)
-    return value, hi - lo
+        v = v_coarse[np.ix_(*pick)]
+        value += np.where(weight > 0, weight * np.where(np.isfinite(v), v, 0.0), 0.0)
+    return value
+
+
+def _curvature(v):
+    """Largest |second difference| along any axis at each coarse point (edge-padded), 1e3 where
+    a NaN (a failed point) is involved: linear interpolation errs by <= 1/8 of it per cell."""
+    c = np.zeros_like(v)
+    for ax in range(v.ndim):
+        if v.shape[ax] < 3:
+            continue
+        d2 = np.abs(np.diff(v, 2, axis=ax))
+        pad = [(0, 0)] * v.ndim
+        pad[ax] = (1, 1)
+        c = np.fmax(c, np.pad(np.where(np.isnan(d2), 1e3, d2), pad, mode="edge"))
+    return np.where(np.isnan(v), 1e3, c)
 
 
 def phase_diagram(
@@ -246,9 +254,12 @@ def phase_diagram(
             lam = f1[_FLOAT_FIELDS.index("lam_nm")]
             with np.errstate(invalid="ignore", divide="ignore"):
                 r = (np.log(lam) - f1[-1]).reshape([len(i) for i in coarse_idx])
-            offset, spread = _interpolate_offsets(coarse_idx, r, shape)
+            offset = _interpolate(coarse_idx, r, shape)
+            # points whose start is likely off (curved neighbourhood, failed neighbours) last,
+            # so that they share chunks: a chunk runs as many Newton steps as its worst point
+            difficulty = _interpolate(coarse_idx, _curvature(r), shape)
             rest = np.flatnonzero(~first)
-            rest = rest[np.argsort(spread.ravel()[rest], kind="stable")]
+            rest = rest[np.argsort(difficulty.ravel()[rest], kind="stable")]
             inputs[-1, rest] = offset.ravel()[rest]
             f2, st2 = solve(values, inputs[:, rest], done0=int(first.sum()))
             floats = np.empty((f1.shape[0], n))

@@ -159,23 +159,23 @@ def test_default_quadrature_is_converged_over_the_domain(f_v, mass_ratio):
 def test_offset_interpolation_is_exact_for_multilinear_data():
     """The second pass starts Newton from the guess error interpolated over the first-pass
     subgrid: multilinear data (here in 3-D, with an axis too short to subsample) must come back
-    exactly, and the corner spread is inf next to a failed (NaN) point and 0 on constant data."""
-    from qdsim.sweep.phase_diagram import _coarse_axes, _interpolate_offsets
+    exactly; the curvature that orders the chunks is 0 for it, positive for a quadratic, and
+    marks a failed (NaN) point and its neighbours."""
+    from qdsim.sweep.phase_diagram import _coarse_axes, _curvature, _interpolate
 
     shape = (33, 18, 3)
     idx = [np.unique(np.r_[np.arange(0, L, 4), L - 1]) if L >= 16 else np.arange(L) for L in shape]
     i, j, k = np.meshgrid(*[np.arange(L, dtype=float) for L in shape], indexing="ij")
     f = 0.3 + 0.01 * i - 0.02 * j + 0.05 * k + 1e-3 * i * j - 2e-3 * j * k
-    value, spread = _interpolate_offsets(idx, f[np.ix_(*idx)], shape)
-    np.testing.assert_allclose(value, f, rtol=0, atol=1e-14)
-    assert np.all(spread >= 0)
-    const, flat = _interpolate_offsets(idx, np.full([len(c) for c in idx], 0.7), shape)
-    np.testing.assert_allclose(const, 0.7, rtol=1e-15)
-    assert np.all(flat == 0)
-    holed = f[np.ix_(*idx)].copy()
+    np.testing.assert_allclose(_interpolate(idx, f[np.ix_(*idx)], shape), f, rtol=0, atol=1e-14)
+    coarse = f[np.ix_(*idx)]
+    # zero except next to the last, narrower cell of the second axis (17 - 16 = 1, not 4)
+    assert np.abs(_curvature(coarse)[:, :-2]).max() < 1e-12
+    assert _curvature(coarse**2).min() > 0
+    holed = coarse.copy()
     holed[2, 1, 0] = np.nan  # the point (8, 4, 0) failed
-    _, spread = _interpolate_offsets(idx, holed, shape)
-    assert np.isinf(spread[8, 4, 0]) and np.isinf(spread[6, 3, 0]) and np.isfinite(spread[0, 0, 0])
+    c = _curvature(holed)
+    assert c[2, 1, 0] == c[1, 1, 0] == c[3, 1, 0] == 1e3 and c[6, 3, 2] < 1
     assert _coarse_axes((16, 16)) is None  # small grids: one pass
     assert [len(c) for c in _coarse_axes((256, 256))] == [65, 65]
 
