@@ -385,3 +385,20 @@ def test_lambda_guess_is_close_on_the_default_grid():
     err = np.abs(np.log(lam_guess[ok] / lam[ok]))
     assert ok.sum() > 400
     assert np.quantile(err, 0.9) < 0.015 and err.max() < 0.1, np.quantile(err, [0.5, 0.9, 1])
+
+
+@pytest.mark.parametrize("p", [P_C5, P_ASYM], ids=["C5", "asymmetric"])
+def test_default_newton_tolerance_bounds_the_lambda_error(p):
+    """SolverConfig.lam_tol = 1e-8 (docstring): lambda within ~1.6e-8 in log of the optimum found
+    to 1e-14, contact density and overlap^2 (linear in the lambda error) within ~3e-8 relative,
+    the energy (stationary in lambda) to 1e-13 eV; and a loose tolerance would show (the test
+    can fail)."""
+    R = np.array([1.8, 2.5, 4.0, 6.0])
+    tight = qdsim.solve_sphere(p, R, config=qdsim.SolverConfig(lam_tol=1e-14))
+    default = qdsim.solve_sphere(p, R)
+    loose = qdsim.solve_sphere(p, R, config=qdsim.SolverConfig(lam_tol=1e-3))
+    assert np.abs(np.log(default.lam_nm / tight.lam_nm)).max() < 2e-8
+    for name in ("contact_density_nm3", "overlap2"):  # Delta_DB is linear in these
+        assert np.abs(getattr(default, name) / getattr(tight, name) - 1).max() < 4e-8, name
+    assert np.abs(default.energy_eV - tight.energy_eV).max() < 1e-13
+    assert np.abs(np.log(loose.lam_nm / tight.lam_nm)).max() > 1e-6
