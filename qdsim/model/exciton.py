@@ -154,9 +154,9 @@ def quadrature_nodes(e: WellState, h: WellState, R, n: int, lam_nm=None) -> Exci
         u_max = outer(_cut(P, rate))
         gap = outer(P) * (jnp.exp(u_max * t2) - 1.0)
         j_gap = u_max * w2 * (outer(P) + gap)
-        u_near = outer(_u_out(near, sigma) ** 2 * j_sigma / P)
+        f_near = outer(_u_out(near, sigma) ** 2 * j_sigma / P)  # t1 only
         u_far = _u_out(far, outer(sigma) + gap)
-        wt = u_near * j_gap * (u_far * u_far) / (outer(P) + gap)
+        wt = f_near * j_gap * (u_far * u_far) / (outer(P) + gap)
         blocks.append((wt, e.c_out + h.c_out, gap, outer(2.0 * P)))
     # in-out (r_e inside, r_h outside) and out-in: tensor products f(t1) g(t2).
     r_in = R * t
