@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,28 @@ def _check_writable(path: Path | None, what: str) -> None:
         raise UserError(f"{what}: directory {path.resolve().parent} does not exist")
 
 
+def _enable_compile_cache() -> None:
+    """Keep compiled kernels between runs (JAX's persistent compilation cache), so the ~3 s
+    compile of the forward model happens once per machine, JAX version and config (measured:
+    the default `qdsim sweep` 3.5 s -> 1.2 s on the second run). `$QDSIM_JAX_CACHE`: a
+    directory, or `off`; default `$XDG_CACHE_HOME/qdsim/jax` (`~/.cache/qdsim/jax`). A cache
+    directory you set for JAX yourself wins. The command line owns its process; the library
+    never changes JAX settings."""
+    import jax
+
+    where = os.environ.get("QDSIM_JAX_CACHE", "").strip()
+    if where.lower() in ("off", "0", "no", "false") or jax.config.jax_compilation_cache_dir:
+        return
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    path = Path(where) if where else Path(base) / "qdsim" / "jax"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return  # read-only home and the like: run uncached
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
 @app.command("sweep")
 def sweep(
     radius: str = typer.Option("1.5:8:64", help="Radii in nm, 'start:stop:num'."),
@@ -52,6 +75,7 @@ def sweep(
     _check_writable(output, "--output")
     _check_writable(plot, "--plot")
     sysobj = qdsim.load_system(system)
+    _enable_compile_cache()
     ds = qdsim.phase_diagram(
         r, xs, system=sysobj, f_v=f_v, config=qdsim.SolverConfig(n_quad=n_quad), progress=progress
     )
@@ -85,6 +109,7 @@ def solve(
     from qdsim.status import describe
 
     sysobj = qdsim.load_system(system)
+    _enable_compile_cache()
     s = sysobj.solve(x, radius, throw=False)
     if int(s.status) & qdsim.FAILURE_MASK:
         raise UserError(f"R = {radius:g} nm, x = {x:g}: {describe(int(s.status))}")
