@@ -27,6 +27,7 @@ import qdsim
 from qdsim.constants import BOHR_nm
 from qdsim.materials.loader import alloy_params
 from qdsim.model import well
+from qdsim.model._lambda_guess import leakage
 
 
 def _features(values, R, x, f_v, bowing, mass_ratio):
@@ -34,9 +35,7 @@ def _features(values, R, x, f_v, bowing, mass_ratio):
     e = well.ground_state(p.me_in, p.me_out, p.dEc_eV, R)
     h = well.ground_state(p.mh_in, p.mh_out, p.dEv_eV, R)
     aB = BOHR_nm * p.eps / (p.me_in * p.mh_in / (p.me_in + p.mh_in))
-    u_e = jnp.where(e.amp_out > 0, 1.0 / (1.0 + e.kappa_nm * R), 0.0)
-    u_h = jnp.where(h.amp_out > 0, 1.0 / (1.0 + h.kappa_nm * R), 0.0)
-    return jnp.stack([R / aB, u_e, u_h, aB])
+    return jnp.stack([R / aB, leakage(e, R), leakage(h, R), aB])
 
 
 def _basis(L, u_e, u_h):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-__all__ = ["log_lambda_guess"]
+__all__ = ["leakage", "log_lambda_guess"]
 
 # F(x) = log(1 + 1.0077 (1 + d x) / (1 + a x + b x^2 + c x^3)): (a, b, c, d)
 _F = (0.5400330341319791, 0.09128251012595522, 0.08772167023928228, 0.22034512479626314)
@@ -57,6 +57,12 @@ def impenetrable_ratio(x):
     """lambda*/a_B of the impenetrable sphere (m_e = m_h) at x = R/a_B (fit, see module doc)."""
     a, b, c, d = _F
     return 1.0 + 1.0077 * (1.0 + d * x) / (1.0 + x * (a + x * (b + x * c)))
+
+
+def leakage(st, R):
+    """u = 1/(1 + kappa R) of a `WellState` at radius R (nm): -> 1 at a binding threshold,
+    0 for an impenetrable barrier (no exterior amplitude)."""
+    return jnp.where(st.amp_out > 0, 1.0 / (1.0 + st.kappa_nm * R), 0.0)
 
 
 def log_lambda_guess(x, u_e, u_h):

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from qdsim.constants import BOHR_nm, E2_4PIEPS0_eV_nm
-from qdsim.model._lambda_guess import log_lambda_guess
+from qdsim.model._lambda_guess import leakage, log_lambda_guess
 from qdsim.model.quadrature import gauss_legendre_01
 from qdsim.model.well import WellState, sin_0_pi
 from qdsim.status import Status
@@ -383,9 +383,7 @@ def optimise(e: WellState, h: WellState, R, eps, mu, config, ds0=0.0) -> Exciton
     kc = E2_4PIEPS0_eV_nm / eps
     aB = BOHR_nm * eps / mu
     # Starting guess (a fit, `_lambda_guess`): only the number of Newton steps depends on it.
-    u_e = jnp.where(e.amp_out > 0, 1.0 / (1.0 + e.kappa_nm * R), 0.0)
-    u_h = jnp.where(h.amp_out > 0, 1.0 / (1.0 + h.kappa_nm * R), 0.0)
-    s_fit = jnp.log(aB) + log_lambda_guess(R / aB, u_e, u_h)
+    s_fit = jnp.log(aB) + log_lambda_guess(R / aB, leakage(e, R), leakage(h, R))
     lo = jax.lax.stop_gradient(jnp.log(LAMBDA_BOUNDS_AB[0] * aB))
     hi = jax.lax.stop_gradient(jnp.log(LAMBDA_BOUNDS_AB[1] * aB))
     nodes = quadrature_nodes(e, h, R, config.n_quad, jnp.exp(s_fit))

@@ -363,6 +363,7 @@ def test_lambda_guess_is_close_on_the_default_grid():
     2.8 %; most points then stop after two lambda evaluations), and within 10 % at all of them."""
     from qdsim.constants import BOHR_nm
     from qdsim.materials.loader import alloy_params
+    from qdsim.model._lambda_guess import leakage
 
     R, X = np.linspace(1.5, 8.0, 24), np.linspace(0.0, 1.0, 24)
     ds = qdsim.phase_diagram(R, X)
@@ -374,8 +375,8 @@ def test_lambda_guess_is_close_on_the_default_grid():
         e = well.ground_state(p.me_in, p.me_out, p.dEc_eV, r)
         h = well.ground_state(p.mh_in, p.mh_out, p.dEv_eV, r)
         aB = BOHR_nm * p.eps / (p.me_in * p.mh_in / (p.me_in + p.mh_in))
-        u = [jnp.where(s.amp_out > 0, 1 / (1 + s.kappa_nm * r), 0.0) for s in (e, h)]
-        return aB * jnp.exp(exciton.log_lambda_guess(r / aB, *u))
+        u_e, u_h = leakage(e, r), leakage(h, r)
+        return aB * jnp.exp(exciton.log_lambda_guess(r / aB, u_e, u_h))
 
     with qdsim.float64():
         values = {k: jnp.asarray(v) for k, v in system.values.items()}
