@@ -10,9 +10,10 @@ c_i = hbar^2 / 2 m_i(r_i) (position dependent: mass jump at R), N = <Phi^2 f^2>.
 expectation reduces to a 2-D (r_e, r_h) integral with an analytic angular kernel (physics.md §D),
 evaluated with split Gauss-Legendre quadrature that respects the kinks at r_e = r_h and r = R:
 in-in blocks cut into Duffy triangles, out-out blocks into triangles parametrised by the inner
-coordinate and the gap, mixed blocks tensor-product, every exterior coordinate mapped
-log-uniformly up to where the integrand's own decay cuts it (`_exterior`). lambda* is found by
-safeguarded Newton in s = log(lambda) and differentiated implicitly:
+coordinate and the gap, mixed blocks tensor-product (summed in O(n), `ExcitonNodes`), every
+exterior coordinate mapped log-uniformly up to where the integrand's own decay cuts it
+(`_exterior`). lambda* is found by safeguarded Newton in s = log(lambda) and differentiated
+implicitly:
 ds*/dp = -(d2E/ds dp)/(d2E/ds2).
 """
 
@@ -41,18 +42,33 @@ LAMBDA_BOUNDS_AB = (0.02, 50.0)
 
 class ExcitonNodes(NamedTuple):
     """lambda-independent quadrature data of the 2-D integrals, grouped in blocks (pieces of
-    the (r_e, r_h) plane) on each of which the kinetic factor is constant.
+    the (r_e, r_h) plane) on each of which the kinetic factor c_e + c_h is constant.
 
-    `w` (blocks, nodes): 8 pi^2 u_e^2 u_h^2 / (r_e r_h) times the quadrature weight
-    (nm^-4 * nm^2); `c` (blocks,): c_e + c_h = hbar^2/2m_e + hbar^2/2m_h of the block (eV nm^2);
-    `a` = |r_e - r_h|, `d` = 2 min(r_e, r_h) (nm), shaped like `w`. A constant `c` per block
-    lets the kinetic moment reuse the norm's sums: 4 reductions per lambda instead of 7.
+    The angular kernel of a pair (r_<, r_>) is K_n = int_a^{a+d} s^n e^{-beta s} ds with the gap
+    a = r_> - r_< and d = 2 r_<.
+
+    * In-in and out-out blocks (4), node by node: `w` (4, n^2) is 8 pi^2 u_e^2 u_h^2 / (r_e r_h)
+      times the quadrature weight (nm^-2); `a` and `d` (nm) are shaped like `w`.
+    * Mixed blocks (2; one carrier inside, one outside) are tensor products, and there
+      a = rho + delta with rho = r_out - R >= 0 and delta = R - r_in >= 0, so
+      e^{-beta a} a^m = e^{-beta rho} e^{-beta delta} sum_l C(m, l) rho^l delta^(m-l) (no
+      cancellation: every term >= 0) separates the two coordinates and a whole block costs O(n)
+      per lambda instead of O(n^2). `f_in`, `f_out` (2, n): the weights along each coordinate
+      (8 pi^2 in `f_in`); `rho` (2, n); `delta` and `d_in` = 2 r_in (n,), shared.
+
+    `c` (6,): c_e + c_h of each block (eV nm^2), node-by-node blocks first. A constant `c` per
+    block lets the kinetic moment reuse the norm's sums: 4 sums per lambda instead of 7.
     """
 
     w: jax.Array
     c: jax.Array
     a: jax.Array
     d: jax.Array
+    f_in: jax.Array
+    f_out: jax.Array
+    rho: jax.Array
+    delta: jax.Array
+    d_in: jax.Array
 
 
 class ExcitonState(NamedTuple):
@@ -107,13 +123,14 @@ def quadrature_nodes(e: WellState, h: WellState, R, n: int, lam_nm=None) -> Exci
     """Nodes and weights of the split 2-D quadrature (6 n^2 nodes) for the states e, h.
 
     Pieces (physics.md §D): in-in, two Duffy triangles split at r_e = r_h; in-out and out-in,
-    tensor products; out-out, two triangles, each parametrised by sigma (the smaller exterior
-    coordinate) and the gap to the larger one, both on [0, inf). Every exterior coordinate is
-    mapped by `_exterior`, with the decay rate of the integrand along it: a carrier outside,
-    away from the other one, decays as exp(-2 (kappa + 1/lambda) rho) (its tail times |f|^2),
-    the pair together as exp(-2 (kappa_e + kappa_h) sigma). `lam_nm`: the correlation length
-    the rates assume (any positive value gives a valid rule; the rates use half of 1/lambda so
-    that lambda up to 2 lam_nm stays inside the cut; default: uncorrelated, 1/lambda = 0).
+    tensor products (kept as their two 1-D factors); out-out, two triangles, each parametrised
+    by sigma (the smaller exterior coordinate) and the gap to the larger one, both on [0, inf).
+    Every exterior coordinate is mapped by `_exterior`, with the decay rate of the integrand
+    along it: a carrier outside, away from the other one, decays as
+    exp(-2 (kappa + 1/lambda) rho) (its tail times |f|^2), the pair together as
+    exp(-2 (kappa_e + kappa_h) sigma). `lam_nm`: the correlation length the rates assume (any
+    positive value gives a valid rule; the rates use half of 1/lambda so that lambda up to
+    2 lam_nm stays inside the cut; default: uncorrelated, 1/lambda = 0).
     """
     t_np, w_np = gauss_legendre_01(n)
     t, w = jnp.asarray(t_np), jnp.asarray(w_np)
@@ -127,9 +144,6 @@ def quadrature_nodes(e: WellState, h: WellState, R, n: int, lam_nm=None) -> Exci
 
     def outer(v):  # n values along t1 -> n^2 nodes
         return jnp.repeat(v, n)
-
-    def inner(v):  # n values along t2 -> n^2 nodes
-        return jnp.tile(v, n)
 
     inv_lam = 0.0 if lam_nm is None else 0.5 / jax.lax.stop_gradient(lam_nm)
     # Decay rates (1/nm) of the integrand along each exterior coordinate (see docstring).
@@ -158,23 +172,34 @@ def quadrature_nodes(e: WellState, h: WellState, R, n: int, lam_nm=None) -> Exci
         u_far = _u_out(far, outer(sigma) + gap)
         wt = f_near * j_gap * (u_far * u_far) / (outer(P) + gap)
         blocks.append((wt, e.c_out + h.c_out, gap, outer(2.0 * P)))
-    # in-out (r_e inside, r_h outside) and out-in: tensor products f(t1) g(t2).
+    # in-out (r_e inside, r_h outside) and out-in: tensor products, kept separable (O(n) per
+    # lambda, see `ExcitonNodes`).
     r_in = R * t
+    f_in, f_out, rho_all, c_mix = [], [], [], []
     for inside, outside, rate in ((e, h, rate_h), (h, e, rate_e)):
         rho, j_rho = _exterior(t, w, R, rate)
         u_i, u_o = _u_in(inside, r_in), _u_out(outside, rho)
-        f_in = R * w * (u_i * u_i) / r_in
-        f_out = j_rho * (u_o * u_o) / (R + rho)
-        a = inner(R + rho) - outer(r_in)
-        c = inside.c_in + outside.c_out
-        blocks.append((outer(f_in) * inner(f_out), c, a, outer(2.0 * r_in)))
+        f_in.append(_EIGHT_PI2 * R * w * (u_i * u_i) / r_in)
+        f_out.append(j_rho * (u_o * u_o) / (R + rho))
+        rho_all.append(rho)
+        c_mix.append(inside.c_in + outside.c_out)
 
     # concatenate + reshape (not stack): keeps the node axis minor under vmap, so the Newton
     # loop reads the arrays in place instead of transposing them every step.
     w_all = jnp.concatenate([_EIGHT_PI2 * b[0] for b in blocks]).reshape(len(blocks), -1)
     a_all = jnp.concatenate([b[2] for b in blocks]).reshape(len(blocks), -1)
     d_all = jnp.concatenate([b[3] for b in blocks]).reshape(len(blocks), -1)
-    return ExcitonNodes(w_all, jnp.stack([b[1] for b in blocks]), a_all, d_all)
+    return ExcitonNodes(
+        w=w_all,
+        c=jnp.stack([b[1] for b in blocks] + c_mix),
+        a=a_all,
+        d=d_all,
+        f_in=jnp.stack(f_in),
+        f_out=jnp.stack(f_out),
+        rho=jnp.stack(rho_all),
+        delta=R - r_in,
+        d_in=2.0 * r_in,
+    )
 
 
 _SERIES_X = 0.1  # series below, upward recursion above
@@ -215,13 +240,12 @@ def _phi(x):
     )
 
 
-def _kernels(nodes: ExcitonNodes, beta, order: int):
+def _kernels(a, d, beta, order: int):
     """K_n = int_a^{a+d} s^n e^{-beta s} ds for n = 0..order+1 (order = number of beta-derivatives).
 
     K_n = e^{-beta a} sum_j C(n, j) a^{n-j} d^{j+1} phi_j(beta d): exact for all beta >= 0,
     including the uncorrelated limit beta -> 0.
     """
-    a, d = nodes.a, nodes.d
     ea = jnp.exp(-beta * a)
     p0, p1, p2, p3 = _phi(beta * d)
     J0, J1 = d * p0, d * d * p1
@@ -235,6 +259,36 @@ def _kernels(nodes: ExcitonNodes, beta, order: int):
     return K
 
 
+def _mixed_sums(nodes: ExcitonNodes, beta, order: int):
+    """Sums over each mixed block of its weights times K_k, k = 0..order+1, each (2,), in O(n):
+    K_k = e^{-beta a} sum_j C(k, j) a^(k-j) A_j with A_j = d^{j+1} phi_j(beta d) on the inside
+    coordinate, and a = rho + delta expanded binomially (see `ExcitonNodes`)."""
+    m = order + 2
+    eo = nodes.f_out * jnp.exp(-beta * nodes.rho)
+    o = [jnp.sum(eo, axis=-1)]  # o[l] = sum f_out e^{-beta rho} rho^l
+    for _ in range(1, m):
+        eo = eo * nodes.rho
+        o.append(jnp.sum(eo, axis=-1))
+    phis = _phi(beta * nodes.d_in)
+    A, dj = [], nodes.d_in
+    for j in range(m):
+        A.append(dj * phis[j])
+        dj = dj * nodes.d_in
+    dpow = [jnp.exp(-beta * nodes.delta)]
+    for _ in range(1, m):
+        dpow.append(dpow[-1] * nodes.delta)
+    # q[j][p] = sum f_in A_j e^{-beta delta} delta^p for j + p < m
+    q = [[jnp.sum(nodes.f_in * (A[j] * dpow[p]), axis=-1) for p in range(m - j)] for j in range(m)]
+    return [
+        sum(
+            math.comb(k, j) * math.comb(k - j, i) * o[i] * q[j][k - j - i]
+            for j in range(k + 1)
+            for i in range(k - j + 1)
+        )
+        for k in range(m)
+    ]
+
+
 class _Eval(NamedTuple):
     """E(s) - E_e - E_h (eV) and the norm N at s = log(lambda/nm), with s-derivatives."""
 
@@ -246,10 +300,14 @@ class _Eval(NamedTuple):
     N_ss: jax.Array
 
 
-def _block_sums(nodes: ExcitonNodes, K):
-    """(sum of w K over all nodes, sum of c w K): the latter with the per-block kinetic c."""
-    S = jnp.sum(nodes.w * K, axis=-1)  # (blocks,)
-    return jnp.sum(S), jnp.sum(nodes.c * S)
+def _block_sums(nodes: ExcitonNodes, beta, order: int):
+    """Per block (6,), the sum of its weights times K_k for k = 0..order+1."""
+    K = _kernels(nodes.a, nodes.d, beta, order)
+    mixed = _mixed_sums(nodes, beta, order)
+    return [
+        jnp.concatenate([jnp.sum(nodes.w * Kk, axis=-1), Mk])
+        for Kk, Mk in zip(K, mixed, strict=True)
+    ]
 
 
 def _evaluate(s, nodes: ExcitonNodes, kc, order: int = 2) -> _Eval:
@@ -259,21 +317,21 @@ def _evaluate(s, nodes: ExcitonNodes, kc, order: int = 2) -> _Eval:
     moments again: N' = -sum w K2, N'' = sum w K3, T likewise with c, V' = -N, V'' = -N'.
     """
     beta = 2.0 * jnp.exp(-s)
-    K = _kernels(nodes, beta, order)
-    N, T = _block_sums(nodes, K[1])
-    V = jnp.sum(nodes.w * K[0])
+    S = _block_sums(nodes, beta, order)  # per block: [sum w K_0, sum w K_1, ...]
+    N, T = jnp.sum(S[1]), jnp.sum(nodes.c * S[1])
+    V = jnp.sum(S[0])
     b2 = 0.25 * beta * beta
     P = T * b2 - kc * V
     E = P / N
     nan = jnp.full_like(E, jnp.nan)
     if order == 0:
         return _Eval(E, nan, nan, N, nan, nan)
-    N1, T1 = (-v for v in _block_sums(nodes, K[2]))  # d/dbeta
+    N1, T1 = -jnp.sum(S[2]), -jnp.sum(nodes.c * S[2])  # d/dbeta
     P1 = T1 * b2 + 0.5 * T * beta + kc * N  # V' = -N
     E1 = (P1 - E * N1) / N  # dE/dbeta
     if order == 1:
         return _Eval(E, -beta * E1, nan, N, -beta * N1, nan)
-    N2, T2 = _block_sums(nodes, K[3])
+    N2, T2 = jnp.sum(S[3]), jnp.sum(nodes.c * S[3])
     P2 = T2 * b2 + T1 * beta + 0.5 * T + kc * N1  # V'' = -N'
     E2 = (P2 - 2.0 * E1 * N1 - E * N2) / N
     # d/ds = -beta d/dbeta; d2/ds2 = beta d/dbeta + beta^2 d2/dbeta2

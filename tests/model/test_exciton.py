@@ -186,11 +186,17 @@ def test_tensor_gauss_without_splitting_would_fail():
         re, rh = np.meshgrid(r, r, indexing="ij")
         u = lambda x: float(e.amp_in) * np.sin(float(e.k_nm) * x)  # noqa: E731
         W = 8 * np.pi**2 * np.outer(wr, wr) * u(re) ** 2 * u(rh) ** 2 / (re * rh)
-        nodes = exciton.ExcitonNodes(  # one block, kinetic factor c_e + c_h = 2 c_in
-            jnp.asarray(W.ravel()[None]),
-            jnp.asarray([2 * float(e.c_in)]),
+        zero = jnp.zeros((2, 1))
+        nodes = exciton.ExcitonNodes(  # one node-by-node block (kinetic factor 2 c_in), and
+            jnp.asarray(W.ravel()[None]),  # two mixed blocks of zero weight
+            jnp.asarray([2 * float(e.c_in), 0.0, 0.0]),
             jnp.asarray(np.abs(re - rh).ravel()[None]),
             jnp.asarray(2 * np.minimum(re, rh).ravel()[None]),
+            f_in=zero,
+            f_out=zero,
+            rho=zero,
+            delta=jnp.zeros(1),
+            d_in=jnp.ones(1),
         )
         kc = E2_4PIEPS0_eV_nm / 10.0
         naive = float(exciton.energy_of_log_lambda(jnp.log(AB), nodes, kc))
@@ -310,7 +316,7 @@ def test_exterior_maps_stay_finite_at_a_binding_threshold():
         for lam in (None, 4.0):
             nodes = exciton.quadrature_nodes(st, st, 3.0, 10, lam)
             assert all(bool(jnp.all(jnp.isfinite(v))) for v in nodes)
-            assert bool(jnp.all(nodes.w >= 0))
+            assert all(bool(jnp.all(v >= 0)) for v in (nodes.w, nodes.f_in, nodes.f_out))
 
 
 def test_lambda_guess_matches_the_impenetrable_optimum():
@@ -403,3 +409,25 @@ def test_default_newton_tolerance_bounds_the_lambda_error(p):
         assert np.abs(getattr(default, name) / getattr(tight, name) - 1).max() < 4e-8, name
     assert np.abs(default.energy_eV - tight.energy_eV).max() < 1e-13
     assert np.abs(np.log(loose.lam_nm / tight.lam_nm)).max() > 1e-6
+
+
+@pytest.mark.parametrize("lam_nm", [1e6, 4.0, 0.3])
+def test_separable_mixed_blocks_equal_the_node_by_node_kernel(lam_nm):
+    """The mixed (inside-outside) blocks are summed in O(n) through a = rho + delta and the
+    binomial expansion (`ExcitonNodes`): every moment K_0..K_3 must equal the plain n^2 tensor
+    product with the per-node kernel, from the uncorrelated limit (lambda -> inf) to strong
+    correlation (beta R ~ 30)."""
+    R, n = 4.0, 10
+    with qdsim.float64():
+        e = well.ground_state(0.2, 0.25, 0.3, R)
+        h = well.ground_state(0.3, 0.35, 0.5, R)
+        nodes = exciton.quadrature_nodes(e, h, R, n, 4.0)
+        beta = jnp.asarray(2.0 / lam_nm)
+        fast = exciton._mixed_sums(nodes, beta, 2)
+        a = nodes.rho[:, None, :] + nodes.delta[None, :, None]  # (block, inside, outside)
+        d = jnp.broadcast_to(nodes.d_in[None, :, None], a.shape)
+        w = nodes.f_in[:, :, None] * nodes.f_out[:, None, :]
+        slow = [jnp.sum(w * K, axis=(1, 2)) for K in exciton._kernels(a, d, beta, 2)]
+    for k, (f, s) in enumerate(zip(fast, slow, strict=True)):
+        assert np.all(np.asarray(s) > 0), k
+        np.testing.assert_allclose(np.asarray(f), np.asarray(s), rtol=1e-12, err_msg=f"K_{k}")
