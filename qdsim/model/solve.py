@@ -64,7 +64,8 @@ def _kernel_with_guess(p: SphereParams, R, config: SolverConfig, ds0=0.0):
     )
     h = well.ground_state(p.mh_in, p.mh_out, p.dEv_eV, R, config.root_iters, Status.NO_BOUND_HOLE)
     mu = p.me_in * p.mh_in / (p.me_in + p.mh_in)
-    x = exciton.optimise(e, h, R, p.eps, mu, config, ds0)
+    failed_before = ((flags | e.status | h.status) & FAILURE_MASK) != 0
+    x = exciton.optimise(e, h, R, p.eps, mu, config, ds0, skip=failed_before)
     fs = exchange.fine_structure(
         x.contact_density_nm3,
         x.overlap2,

@@ -48,23 +48,27 @@ class SphereParams(NamedTuple):
 class SolverConfig(NamedTuple):
     """Numerical settings; a static (hashable) argument: changing one recompiles.
 
-    - `n_quad`: Gauss-Legendre order per dimension per piece of the split 2-D quadrature
-      (physics.md §D). Measured against order 32 over the default (R, x) grid: at 10, status-OK
-      points are within 1e-8 eV and 1e-6 relative in Delta_DB (12: 2e-10 eV, 2e-8). Points
-      flagged NEAR_THRESHOLD (a level within the exciton binding energy of its barrier top)
-      converge more slowly: 4e-6 eV at 10, 5e-7 eV at 12, 3e-8 eV at 16.
+    - `n_quad`: Gauss-Legendre order per dimension of the split 2-D quadrature (physics.md §D):
+      the out-out pieces use n_quad, the in-in pieces n_quad - 2 and the mixed pieces 2 n_quad
+      (`qdsim.model.exciton.piece_orders`: the in-in pieces converge ~3 digits per 2 orders, the
+      mapped exterior ~1, and the mixed pieces cost O(n) per lambda). Measured against order 32
+      over a 64 x 64 default (R, x) grid: at 12 (default), status-OK points are within 1e-11 eV
+      and 2e-9 relative in Delta_DB (10: 3e-9 eV, 2e-6; 14: 2e-13 eV, 4e-11). Points flagged
+      NEAR_THRESHOLD (a level within the exciton binding energy of its barrier top) converge
+      more slowly: at 12, 6e-7 eV and 3e-4 in Delta_DB (10: 5e-6 eV, 3e-3; 14: 2e-7 eV, 5e-5;
+      16: 5e-8 eV, 7e-6).
     - `n_quad_1d`: order of the 1-D integrals (contact density, overlap) per piece.
     - `root_iters`: bisection steps of the single-particle root (fixed; 64 reaches float64
       resolution of k R in (0, pi)).
     - `lam_iters`: cap on safeguarded-Newton steps in log(lambda).
     - `lam_tol`: tolerance on log(lambda*): Newton stops once a step is below sqrt(lam_tol),
       which leaves ~1.6 step^2 <= 1.6 lam_tol (quadratic convergence, measured). At 1e-8 the
-      norm, contact density and Delta_DB are within 3e-8 relative of the exact optimum and the
-      energy within 1e-13 eV (the energy is stationary in lambda), far below the quadrature
-      error above.
+      norm, contact density and Delta_DB are within 3e-8 relative of the exact optimum at worst
+      (the last step is usually far smaller: the grid figures above include this error) and
+      the energy within 1e-13 eV (the energy is stationary in lambda).
     """
 
-    n_quad: int = 10
+    n_quad: int = 12
     n_quad_1d: int = 32
     root_iters: int = 64
     lam_iters: int = 40

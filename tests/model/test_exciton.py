@@ -188,10 +188,10 @@ def test_tensor_gauss_without_splitting_would_fail():
         W = 8 * np.pi**2 * np.outer(wr, wr) * u(re) ** 2 * u(rh) ** 2 / (re * rh)
         zero = jnp.zeros((2, 1))
         nodes = exciton.ExcitonNodes(  # one node-by-node block (kinetic factor 2 c_in), and
-            jnp.asarray(W.ravel()[None]),  # two mixed blocks of zero weight
+            (jnp.asarray(W.ravel()[None]),),  # two mixed blocks of zero weight
             jnp.asarray([2 * float(e.c_in), 0.0, 0.0]),
-            jnp.asarray(np.abs(re - rh).ravel()[None]),
-            jnp.asarray(2 * np.minimum(re, rh).ravel()[None]),
+            (jnp.asarray(np.abs(re - rh).ravel()[None]),),
+            (jnp.asarray(2 * np.minimum(re, rh).ravel()[None]),),
             f_in=zero,
             f_out=zero,
             rho=zero,
@@ -315,8 +315,9 @@ def test_exterior_maps_stay_finite_at_a_binding_threshold():
         st = st._replace(kappa_nm=jnp.asarray(0.0))
         for lam in (None, 4.0):
             nodes = exciton.quadrature_nodes(st, st, 3.0, 10, lam)
-            assert all(bool(jnp.all(jnp.isfinite(v))) for v in nodes)
-            assert all(bool(jnp.all(v >= 0)) for v in (nodes.w, nodes.f_in, nodes.f_out))
+            assert all(bool(jnp.all(jnp.isfinite(v))) for v in jax.tree.leaves(nodes))
+            weights = (*nodes.w, nodes.f_in, nodes.f_out)
+            assert all(bool(jnp.all(v >= 0)) for v in weights)
 
 
 def test_lambda_guess_matches_the_impenetrable_optimum():
@@ -431,3 +432,28 @@ def test_separable_mixed_blocks_equal_the_node_by_node_kernel(lam_nm):
     for k, (f, s) in enumerate(zip(fast, slow, strict=True)):
         assert np.all(np.asarray(s) > 0), k
         np.testing.assert_allclose(np.asarray(f), np.asarray(s), rtol=1e-12, err_msg=f"K_{k}")
+
+
+def test_a_skipped_point_is_pinned_at_its_start_without_flags():
+    """`optimise(skip=True)` (a point that already failed upstream): Newton stays at the start
+    (guess + ds0) instead of iterating on the stand-in state, sets no lambda status bits, and
+    its outputs and their derivatives stay finite (the caller masks them)."""
+    R, p = 4.0, P_C5
+
+    def run(R, skip):
+        e = well.ground_state(p.me_in, p.me_out, p.dEc_eV, R)
+        h = well.ground_state(p.mh_in, p.mh_out, p.dEv_eV, R)
+        mu = p.me_in * p.mh_in / (p.me_in + p.mh_in)
+        return exciton.optimise(e, h, R, p.eps, mu, qdsim.SolverConfig(), 0.3, skip=skip)
+
+    with qdsim.float64():
+        R = jnp.asarray(R)
+        pinned, free = run(R, True), run(R, False)
+        dE = jax.grad(lambda r: run(r, True).energy_eV)(R)
+    assert float(jnp.log(pinned.lam_nm)) == pytest.approx(
+        float(pinned.log_lam_guess) + 0.3, abs=1e-12
+    )
+    assert int(pinned.status) == 0 and int(free.status) == 0
+    assert abs(float(jnp.log(free.lam_nm) - jnp.log(pinned.lam_nm))) > 0.1  # free moves
+    assert float(pinned.energy_eV) > float(free.energy_eV)  # variational: off the optimum
+    assert np.isfinite(float(dE))

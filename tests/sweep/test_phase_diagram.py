@@ -131,9 +131,10 @@ def test_default_quadrature_is_converged_over_the_domain(f_v, mass_ratio):
     order 24 on a grid that includes the weakly bound edge (x -> 0.6-0.95 at small R, where a
     level approaches its barrier top), for the default system (electron and hole alike) and an
     asymmetric one (different offsets and masses, so different exterior decay rates).
-    Status-OK points: energy within 1e-6 eV, Delta_DB within 1e-4 relative (measured 1e-8 eV and
-    1e-6 at order 10, asserted with ~5x margin); NEAR_THRESHOLD points at order 12: within
-    1 microeV (measured 1e-7 to 6e-7 eV)."""
+    Default order (n_quad = 12): status-OK points within 1e-10 eV and 5e-8 relative in Delta_DB
+    (measured 5e-12 eV and 1e-9); NEAR_THRESHOLD points within 3e-7 eV and 2e-4 (measured
+    4e-8 eV and 2e-5). Order 10 is ~1000x worse on status-OK points and must fail the first
+    bound (the test can tell)."""
     radius = np.linspace(1.5, 8.0, 14)
     x = np.linspace(0.0, 0.97, 16)
     kw = {"f_v": f_v, "mass_ratio": mass_ratio}
@@ -150,10 +151,11 @@ def test_default_quadrature_is_converged_over_the_domain(f_v, mass_ratio):
     dflt = qdsim.phase_diagram(radius, x, **kw)
     np.testing.assert_array_equal(dflt.status.values, st)
     dE, dD = errors(dflt, ok)
-    assert dE < 5e-8 and dD < 5e-6
-    cfg12 = qdsim.SolverConfig(n_quad=12)
-    dE12, _ = errors(qdsim.phase_diagram(radius, x, config=cfg12, **kw), warn)
-    assert dE12 < 1e-6
+    assert dE < 1e-10 and dD < 5e-8
+    dE, dD = errors(dflt, warn)
+    assert dE < 3e-7 and dD < 2e-4
+    dE10, _ = errors(qdsim.phase_diagram(radius, x, config=qdsim.SolverConfig(n_quad=10), **kw), ok)
+    assert dE10 > 1e-10
 
 
 def test_offset_interpolation_is_exact_for_multilinear_data():
