@@ -277,40 +277,44 @@ def _phi(x):
     )
 
 
+def _d_factors(d, beta, order: int):
+    """J_j = d^{j+1} phi_j(beta d) = int_0^d t^j e^{-beta t} dt for j = 0..order+1."""
+    p = _phi(beta * d)
+    J = [d * p[0], d * d * p[1]]
+    if order >= 1:
+        J.append(d**3 * p[2])
+    if order >= 2:
+        J.append(d**4 * p[3])
+    return J
+
+
 def _kernels(a, d, beta, order: int):
     """K_n = int_a^{a+d} s^n e^{-beta s} ds for n = 0..order+1 (order = number of beta-derivatives).
 
-    K_n = e^{-beta a} sum_j C(n, j) a^{n-j} d^{j+1} phi_j(beta d): exact for all beta >= 0,
-    including the uncorrelated limit beta -> 0.
+    K_n = e^{-beta a} sum_j C(n, j) a^{n-j} J_j with J_j = d^{j+1} phi_j(beta d) (`_d_factors`):
+    exact for all beta >= 0, including the uncorrelated limit beta -> 0.
     """
     ea = jnp.exp(-beta * a)
-    p0, p1, p2, p3 = _phi(beta * d)
-    J0, J1 = d * p0, d * d * p1
-    K = [ea * J0, ea * (a * J0 + J1)]
+    J = _d_factors(d, beta, order)
+    K = [ea * J[0], ea * (a * J[0] + J[1])]
     if order >= 1:
-        J2 = d**3 * p2
-        K.append(ea * (a * a * J0 + 2.0 * a * J1 + J2))
+        K.append(ea * (a * a * J[0] + 2.0 * a * J[1] + J[2]))
     if order >= 2:
-        J3 = d**4 * p3
-        K.append(ea * (a**3 * J0 + 3.0 * a * a * J1 + 3.0 * a * J2 + J3))
+        K.append(ea * (a**3 * J[0] + 3.0 * a * a * J[1] + 3.0 * a * J[2] + J[3]))
     return K
 
 
 def _mixed_sums(nodes: ExcitonNodes, beta, order: int):
     """Sums over each mixed block of its weights times K_k, k = 0..order+1, each (2,), in O(n):
-    K_k = e^{-beta a} sum_j C(k, j) a^(k-j) A_j with A_j = d^{j+1} phi_j(beta d) on the inside
-    coordinate, and a = rho + delta expanded binomially (see `ExcitonNodes`)."""
+    K_k = e^{-beta a} sum_j C(k, j) a^(k-j) A_j with A_j = d^{j+1} phi_j(beta d) (`_d_factors`)
+    on the inside coordinate, and a = rho + delta expanded binomially (see `ExcitonNodes`)."""
     m = order + 2
     eo = nodes.f_out * jnp.exp(-beta * nodes.rho)
     o = [jnp.sum(eo, axis=-1)]  # o[l] = sum f_out e^{-beta rho} rho^l
     for _ in range(1, m):
         eo = eo * nodes.rho
         o.append(jnp.sum(eo, axis=-1))
-    phis = _phi(beta * nodes.d_in)
-    A, dj = [], nodes.d_in
-    for j in range(m):
-        A.append(dj * phis[j])
-        dj = dj * nodes.d_in
+    A = _d_factors(nodes.d_in, beta, order)
     dpow = [jnp.exp(-beta * nodes.delta)]
     for _ in range(1, m):
         dpow.append(dpow[-1] * nodes.delta)
