@@ -98,49 +98,41 @@ def _ref(p, R, n):
     )
 
 
-def _picks(ds, n_points, seed):
-    """`n_points` random status-OK points of `ds`: [(R nm, x, SphereParams, i, j)]."""
+def _picks(ds, n_points, seed=0):
+    """`n_points` random status-OK points of `ds` with their converged energies (JAX at
+    CONVERGED_ORDER), computed once for the order match and every timing round:
+    [(R nm, SphereParams, i, j, exact energy eV)]."""
     system = qdsim.load_system()
+    conv = qdsim.SolverConfig(n_quad=CONVERGED_ORDER)
     rng = np.random.default_rng(seed)
     ok = np.argwhere(ds.status.values == 0)
     out = []
     for i, j in ok[rng.choice(len(ok), size=n_points, replace=False)]:
-        R, x = float(ds.radius[i]), float(ds.x[j])
-        out.append((R, x, system.sphere_params(x), i, j))
+        R, p = float(ds.radius[i]), system.sphere_params(float(ds.x[j]))
+        out.append((R, p, i, j, float(qdsim.solve_sphere(p, R, config=conv).energy_eV)))
     return out
 
 
-def match_order(ds, n_points, seed=0):
-    """The JAX path's largest energy error on the picked points against the converged solution,
-    and the smallest reference order (REF_ORDERS) whose largest error is no larger."""
-    conv = qdsim.SolverConfig(n_quad=CONVERGED_ORDER)
-    picks = _picks(ds, n_points, seed)
-    exact = [float(qdsim.solve_sphere(p, R, config=conv).energy_eV) for R, _, p, _, _ in picks]
-    err_jax = max(
-        abs(float(ds.exchange_free_energy[i, j]) - ex)
-        for (_, _, _, i, j), ex in zip(picks, exact, strict=True)
-    )
+def match_order(ds, picks):
+    """The JAX path's largest energy error on `picks` against the converged solution, and the
+    smallest reference order (REF_ORDERS) whose largest error is no larger."""
+    err_jax = max(abs(float(ds.exchange_free_energy[i, j]) - ex) for _, _, i, j, ex in picks)
     errors = {}
     for n in REF_ORDERS:
-        errors[n] = max(
-            abs(_ref(p, R, n)["energy_eV"] - ex)
-            for (R, _, p, _, _), ex in zip(picks, exact, strict=True)
-        )
+        errors[n] = max(abs(_ref(p, R, n)["energy_eV"] - ex) for R, p, _, _, ex in picks)
         if errors[n] <= err_jax:
             return {"jax_max_energy_error_eV": err_jax, "matched": n, "errors": errors}
     return {"jax_max_energy_error_eV": err_jax, "matched": REF_ORDERS[-1], "errors": errors}
 
 
-def bench_scipy(ds, n_points, matched_order, n_jax, seed=0):
-    """Time the SciPy reference on `n_points` solved points of `ds` (the points of
-    `match_order`), at the JAX order `n_jax` and at `matched_order`."""
+def bench_scipy(ds, picks, matched_order, n_jax):
+    """Time the SciPy reference on the points `picks` (`_picks`) of `ds`, at the JAX order
+    `n_jax` and at `matched_order`."""
     orders = {"same_order": n_jax, "matched_accuracy": matched_order}
     times = {k: [] for k in orders}
     err = {k: [] for k in orders}
     dD = []
-    conv = qdsim.SolverConfig(n_quad=CONVERGED_ORDER)
-    for R, _, p, i, j in _picks(ds, n_points, seed):
-        exact = float(qdsim.solve_sphere(p, R, config=conv).energy_eV)
+    for R, p, i, j, exact in picks:
         for key, n in orders.items():
             best = np.inf
             for _ in range(REF_REPEATS):  # best of a few, as for the JAX grid (noisy machines)
@@ -152,7 +144,7 @@ def bench_scipy(ds, n_points, matched_order, n_jax, seed=0):
             if key == "matched_accuracy":
                 dD.append(abs(ref["dark_bright_eV"] / float(ds.dark_bright_splitting[i, j]) - 1))
     return {
-        "points": n_points,
+        "points": len(picks),
         "jax_order": n_jax,
         "orders": orders,
         "s_per_point": {k: float(np.median(v)) for k, v in times.items()},
@@ -175,8 +167,9 @@ def main(argv=None):
     # rounds: shared machines drift between fast and slow states for tens of seconds, and a
     # ratio of two timings taken in different states is off by up to 2x (measured).
     compile_s, rows, ds = bench_jax(sizes, repeats, cfg)
-    matched = match_order(ds, n_ref)
-    ref = bench_scipy(ds, n_ref, matched["matched"], cfg.n_quad)
+    picks = _picks(ds, n_ref)
+    matched = match_order(ds, picks)
+    ref = bench_scipy(ds, picks, matched["matched"], cfg.n_quad)
     ref.update(matched)
     for _ in range(rounds - 1):
         _, again, _ = bench_jax(sizes, repeats, cfg)
@@ -184,7 +177,7 @@ def main(argv=None):
             for key in ("wall_s", "one_pass_wall_s"):
                 row[key] = min(row[key], new[key])
             row["points_per_s"] = row["points"] / row["wall_s"]
-        ref_again = bench_scipy(ds, n_ref, matched["matched"], cfg.n_quad)
+        ref_again = bench_scipy(ds, picks, matched["matched"], cfg.n_quad)
         for key, t in ref_again["s_per_point"].items():
             ref["s_per_point"][key] = min(ref["s_per_point"][key], t)
     for r in rows:
