@@ -7,10 +7,12 @@ by the chunk size. Runs in float64 whatever the JAX default.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import itertools
 import json
+import os
 import platform
 from collections.abc import Callable
 
@@ -43,6 +45,9 @@ _FLOAT_FIELDS = tuple(f for f in SphereSolution._fields if f != "status")
 #: curvature of the guess error around them. Results are the same to the Newton tolerance
 #: (tests/sweep).
 _TWO_PASS_MIN_POINTS = 4096
+#: Points per block (default `block_rows`): grids up to 512 x 512 are one block. Two passes run
+#: per block; a zarr sweep holds one block's inputs and results at a time.
+_BLOCK_POINTS = 1 << 18
 _COARSE_STRIDE = 4
 _OVERRIDE_UNITS = {"f_v": "1", "bowing_Eg": "eV", "mass_ratio": "1"}
 _OVERRIDE_NAMES = {
@@ -202,6 +207,9 @@ def phase_diagram(
     chunk_points: int | None = None,
     progress: bool | Callable[[int, int], None] = False,
     two_pass: bool | None = None,
+    store: str | os.PathLike | None = None,
+    block_rows: int | None = None,
+    device: str | None = None,
 ) -> xr.Dataset:
     """Solve the default (or given) system on the grid radius_nm x x and return a Dataset.
 
@@ -214,20 +222,32 @@ def phase_diagram(
     - `config`: `SolverConfig` (static).
     - `chunk_points`: points per compiled chunk (default 128, fewer for small grids).
     - `progress`: True for a progress bar, or a callback `f(done_points, total_points)`.
-    - `two_pass`: None (default) solves grids of >= 4096 points in two passes, a coarse subgrid
+    - `two_pass`: None (default) solves blocks of >= 4096 points in two passes, a coarse subgrid
       first and the rest started from what their solved neighbours say (1.2-1.3x faster on
       256 x 256; the same results to the Newton tolerance, `SolverConfig.lam_tol`); False always
       solves in one.
+    - `store`: None (in memory), or a path: `*.zarr` streams each solved block into a zarr
+      store created up front and resumes an interrupted run (only missing blocks are solved; a
+      store made with another grid, config, chunking or material set is refused); `*.nc` writes
+      netCDF (h5netcdf) at the end, atomically. Another suffix is a ValueError. The path is
+      checked before any work.
+    - `block_rows`: radii per block (default: about 2^18 points per block). A block is the unit
+      of the two-pass solve, of the zarr chunks and of resuming; memory use of a zarr sweep
+      grows with the block, not with the grid.
+    - `device`: None (JAX's default), "cpu", "gpu" or "auto" (a GPU when JAX sees one).
 
     **Returns:** `xarray.Dataset` with dims `radius` (nm), `x` (and any array-valued override);
     variables `emission_energy`, `dark_bright_splitting`, `exchange_free_energy`,
     `binding_energy`, `electron_level`, `hole_level` (eV), `radiative_lifetime` (s), `lam` (nm),
     `contact_density` (nm-3), `overlap2` (1), each with `units`/`long_name`, and `status` (int32
     flags, 0 = ok, CF `flag_masks`/`flag_meanings`; see `qdsim.Status`). Points without a bound
-    exciton (e.g. x near 1, where the dot is the matrix) hold NaN and a nonzero status.
+    exciton (e.g. x near 1, where the dot is the matrix) hold NaN and a nonzero status. With a
+    zarr `store` the Dataset is the store opened lazily (nothing loaded into memory).
     """
     from qdsim.materials.loader import load_system  # noqa: PLC0415
+    from qdsim.sweep import store as _store
 
+    fmt = None if store is None else _store.check_output(store)
     system = load_system() if system is None else system
     axes = {
         "radius": _axis("radius_nm", radius_nm, lo=np.finfo(float).tiny),
@@ -252,67 +272,171 @@ def phase_diagram(
     with_mr = mass_ratio is not None
 
     shape = tuple(a.size for a in axes.values())
-    mesh = np.meshgrid(*axes.values(), indexing="ij")
-    cols = {name: m.ravel() for name, m in zip(axes, mesh, strict=True)}
     n = int(np.prod(shape))
-    inputs = [cols["radius"], cols["x"]] + [
-        cols.get(k, np.full(n, scalars.get(k, 1.0))) for k in _OVERRIDES
-    ]
     chunk = int(chunk_points or min(DEFAULT_CHUNK, 1 << max(0, (n - 1).bit_length())))
     if chunk < 1:
         raise ValueError(f"chunk_points must be >= 1, got {chunk_points}")
-    inputs = np.stack([*inputs, np.zeros(n)])  # last row: Newton start offset ds0
-
-    report = _progress_callback(progress, n)
-    keys = tuple(system.values)
-    solve = functools.partial(
-        _solve_points, keys=keys, chunk=chunk, config=config, with_mr=with_mr, report=report
-    )
-    with float64():
-        values = jnp.asarray([system.values[k] for k in keys], dtype=jnp.float64)
-        coarse_idx = None if two_pass is False else _coarse_axes(shape)
-        if coarse_idx is None:
-            floats, status = solve(values, inputs)
-        else:
-            floats, status = _two_passes(solve, values, inputs, shape, coarse_idx)
-    out = dict(zip(_FLOAT_FIELDS, floats[:-1], strict=True))  # the last row: the guess
-    out["status"] = status
-    report(None)
-    flat = {k: v.reshape(shape) for k, v in out.items()}
+    row = n // shape[0]
+    rows = int(block_rows or max(1, min(shape[0], _BLOCK_POINTS // row)))
+    if rows < 1:
+        raise ValueError(f"block_rows must be >= 1, got {block_rows}")
+    blocks = [slice(r, min(r + rows, shape[0])) for r in range(0, shape[0], rows)]
+    dev = _device(device)
 
     dims = tuple(axes)
     coords = {
-        "radius": ("radius", axes["radius"], {"units": "nm", "long_name": "dot radius"}),
-        "x": ("x", axes["x"], {"units": "1", "long_name": "Br fraction x in FAPb(I1-xBrx)3"}),
+        "radius": (axes["radius"], {"units": "nm", "long_name": "dot radius"}),
+        "x": (axes["x"], {"units": "1", "long_name": "Br fraction x in FAPb(I1-xBrx)3"}),
     }
     for name in _OVERRIDES:
         if name in axes:
             coords[name] = (
-                name,
                 axes[name],
                 {"units": _OVERRIDE_UNITS[name], "long_name": _OVERRIDE_NAMES[name]},
             )
-    data_vars = {}
-    for name, q in QUANTITIES.items():
-        data_vars[name] = (
-            dims,
-            flat[q.field],
-            {"units": q.units, "long_name": q.long_name, "description": q.description},
-        )
-    data_vars["status"] = (dims, flat["status"].astype(np.int32), flag_attrs())
+    var_attrs = {
+        name: {"units": q.units, "long_name": q.long_name, "description": q.description}
+        for name, q in QUANTITIES.items()
+    }
+    var_attrs["status"] = flag_attrs()
     attrs = {
         "title": "qdsim phase diagram: emission energy and dark-bright splitting",
         "qdsim_version": _version(),
         "jax_version": jax.__version__,
         "codata": CODATA_YEAR,
-        "device": f"{jax.default_backend()} ({platform.machine()})",
+        "device": f"{dev.platform if dev is not None else jax.default_backend()} "
+        f"({platform.machine()})",
         "config": json.dumps(config._asdict()),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "failed_points": int(np.count_nonzero(flat["status"] & FAILURE_MASK)),
+        "failed_points": -1,
         **system.provenance(),
         **{f"{k}_value": v for k, v in scalars.items() if k in given and given[k] is not None},
     }
-    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+    sink = None
+    done = np.zeros(len(blocks), dtype=bool)
+    if fmt == "zarr":
+        key = _store.store_key(
+            axes=axes,
+            scalars=scalars,
+            config=config,
+            chunk=chunk,
+            block_rows=rows,
+            two_pass=two_pass is not False,
+            system=system,
+            version=attrs["qdsim_version"],
+        )
+        template = {
+            "dims": dims,
+            "shape": shape,
+            "chunks": (rows, *shape[1:]),
+            "coords": coords,
+            "data_vars": {
+                name: (np.int32 if name == "status" else np.float64, a)
+                for name, a in var_attrs.items()
+            },
+            "attrs": attrs,
+        }
+        sink = _store.ZarrSweepStore.open(store, key=key, template=template, n_blocks=len(blocks))
+        done = sink.done()
+        out = None
+    else:
+        out = {name: np.empty(shape) for name in QUANTITIES}
+        out["status"] = np.empty(shape, dtype=np.int32)
+
+    report = _progress_callback(progress, n)
+    keys = tuple(system.values)
+    field_of = {name: _FLOAT_FIELDS.index(q.field) for name, q in QUANTITIES.items()}
+    base = int(sum(row * (b.stop - b.start) for b, d in zip(blocks, done, strict=True) if d))
+    if base:
+        report(base)
+    with float64(), _on(dev):
+        values = jnp.asarray([system.values[k] for k in keys], dtype=jnp.float64)
+        for i, b in enumerate(blocks):
+            if done[i]:
+                continue
+            block_axes = [axes["radius"][b], *list(axes.values())[1:]]
+            block_shape = tuple(a.size for a in block_axes)
+            solve = functools.partial(
+                _solve_points,
+                keys=keys,
+                chunk=chunk,
+                config=config,
+                with_mr=with_mr,
+                report=functools.partial(_offset_report, report, base),
+            )
+            floats, status = _solve_block(
+                solve, values, block_axes, axes, scalars, block_shape, two_pass
+            )
+            data = {name: floats[j].reshape(block_shape) for name, j in field_of.items()}
+            data["status"] = status.reshape(block_shape).astype(np.int32)
+            if sink is not None:
+                sink.write_block(i, b, data)
+            else:
+                for name, v in data.items():
+                    out[name][b] = v
+            base += floats.shape[1]
+    report(None)
+
+    if sink is not None:
+        failed = sum(int(np.count_nonzero(sink.read_status(b) & FAILURE_MASK)) for b in blocks)
+        sink.finish({"failed_points": failed})
+        return xr.open_dataset(store, engine="zarr", consolidated=False)
+    attrs["failed_points"] = int(np.count_nonzero(out["status"] & FAILURE_MASK))
+    ds = xr.Dataset(
+        {name: (dims, out[name], var_attrs[name]) for name in var_attrs},
+        coords={name: (name, v, a) for name, (v, a) in coords.items()},
+        attrs=attrs,
+    )
+    if fmt == "netcdf":
+        _store.write_netcdf_atomic(ds, store)
+    return ds
+
+
+def _offset_report(report, base, done):
+    report(base + done)
+
+
+def _solve_block(solve, values, block_axes, axes, scalars, block_shape, two_pass):
+    """Solve one block (its radii and every other axis): the packed inputs, then one or two
+    passes. Returns ((fields + 1, m) floats, (m,) status) in C order of `block_shape`."""
+    mesh = np.meshgrid(*block_axes, indexing="ij")
+    cols = {name: m.ravel() for name, m in zip(axes, mesh, strict=True)}
+    m = int(np.prod(block_shape))
+    inputs = np.stack(
+        [cols["radius"], cols["x"]]
+        + [cols.get(k, np.full(m, scalars.get(k, 1.0))) for k in _OVERRIDES]
+        + [np.zeros(m)]  # last row: Newton start offset ds0
+    )
+    del mesh, cols
+    coarse_idx = None if two_pass is False else _coarse_axes(block_shape)
+    if coarse_idx is None:
+        return solve(values, inputs)
+    return _two_passes(solve, values, inputs, block_shape, coarse_idx)
+
+
+def _device(device: str | None):
+    """The JAX device for `device` (None: JAX's default)."""
+    if device is None:
+        return None
+    if device not in ("cpu", "gpu", "auto"):
+        raise ValueError(f"device must be 'cpu', 'gpu' or 'auto', got {device!r}")
+    if device == "auto":
+        try:
+            return jax.devices("gpu")[0]
+        except RuntimeError:
+            return jax.devices("cpu")[0]
+    try:
+        return jax.devices(device)[0]
+    except RuntimeError:
+        raise ValueError(
+            f"device {device!r}: JAX sees no {device.upper()} (install jax[cuda12], or use "
+            "--device cpu)"
+        ) from None
+
+
+def _on(dev):
+    return contextlib.nullcontext() if dev is None else jax.default_device(dev)
 
 
 def _version() -> str:
