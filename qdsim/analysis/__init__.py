@@ -16,10 +16,13 @@ _EXPORTS: dict[str, str] = {
     "read_photons": "io",
     "iter_photons": "io",
     "read_histogram": "io",
+    "FileFormatError": "io",
+    "FileFormatWarning": "io",
     # correlation and photon-statistics fits
     "g2": "correlate",
     "fit_g2_pulsed": "g2fit",
     "fit_g2_cw": "g2fit",
+    "FitWarning": "fitting",
     "decay_histogram": "decay",
     "fit_decay": "decay",
     "intensity_trace": "trace",

@@ -41,6 +41,7 @@ from qdsim.analysis.fitting import (
     check_binned,
     fit_poisson,
     profile_interval,
+    warn_not_converged,
 )
 from qdsim.analysis.photons import PhotonStream
 
@@ -679,6 +680,8 @@ def fit_decay(
     )
     pr = fit.as_dict()
     se = fit.stderr_dict()
+    if not fit.converged:
+        warn_not_converged("fit_decay", fit.message)
     mu_all = decay_model(
         pr,
         edges,

@@ -21,6 +21,7 @@ caller or sitting on a bound keep stderr 0 / are excluded from the covariance of
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,14 +29,31 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "FitWarning",
     "PoissonFit",
     "check_counts",
     "fit_poisson",
     "poisson_deviance",
     "profile_interval",
+    "warn_not_converged",
 ]
 
 _TINY = 1e-300
+
+
+class FitWarning(UserWarning):
+    """A fit result that is not a result as it stands: the fit did not converge (`converged` is
+    False), or (subclasses) some parameters are not determined by the data."""
+
+
+def warn_not_converged(what: str, message: str = "", *, stacklevel: int = 3) -> None:
+    """Warn (`FitWarning`) that the fit `what` did not converge; `message` says why."""
+    why = f" ({message})" if message else ""
+    warnings.warn(
+        f"{what}: the fit did not converge{why}; its values and errors are not a result",
+        FitWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def poisson_deviance(counts: np.ndarray, mu: np.ndarray) -> float:

@@ -39,7 +39,7 @@ import numpy as np
 import xarray as xr
 from scipy.special import log_ndtr
 
-from qdsim.analysis.fitting import PoissonFit, check_binned, fit_poisson
+from qdsim.analysis.fitting import PoissonFit, check_binned, fit_poisson, warn_not_converged
 
 __all__ = [
     "G2CWResult",
@@ -718,6 +718,8 @@ def fit_g2_pulsed(
         scale=scale,
     )
     pr, se = fit.as_dict(), fit.stderr_dict()
+    if not fit.converged:
+        warn_not_converged("fit_g2_pulsed", fit.message)
     return G2PulsedResult(
         **_common(fit, d, n),
         g2_0=pr["g2_0"],
@@ -813,6 +815,8 @@ def fit_g2_cw(
         model, n, names, [p0[k] for k in names], lower=lower, upper=upper, fixed=fixed, scale=scale
     )
     pr, se = fit.as_dict(), fit.stderr_dict()
+    if not fit.converged:
+        warn_not_converged("fit_g2_cw", fit.message)
     return G2CWResult(
         **_common(fit, d, n),
         g2_0=pr["g2_0"],

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.constants as _sc
 from scipy.optimize import least_squares
 
+from qdsim.analysis.fitting import warn_not_converged
 from qdsim.analysis.spectra import GoodnessOfFit, PeakFitResult, _readonly, fit_peaks
 
 __all__ = [
@@ -284,6 +285,8 @@ def fit_linewidth(
         resid, x0, jac=jac, bounds=(lb, ub), method="trf", xtol=1e-15, ftol=1e-15, gtol=1e-15,
         max_nfev=2000,
     )  # fmt: skip
+    if not res.success:
+        warn_not_converged("fit_linewidth", str(res.message))
     x = res.x
     r = resid(x)
     chi2 = float(r @ r)

@@ -29,6 +29,8 @@ from scipy.optimize import least_squares
 from scipy.signal import find_peaks, peak_widths
 from scipy.special import voigt_profile
 
+from qdsim.analysis.fitting import warn_not_converged
+
 __all__ = [
     "HC_eV_nm",
     "GoodnessOfFit",
@@ -818,6 +820,8 @@ def fit_peaks(
         gtol=1e-12,
         max_nfev=200 * (P + 1),
     )
+    if not res.success:
+        warn_not_converged("fit_peaks", str(res.message))
     x = res.x
     r = res.fun
     chi2 = float(r @ r)

@@ -58,6 +58,7 @@ import numpy as np
 import scipy.constants as _sc
 from scipy.optimize import least_squares, linear_sum_assignment
 
+from qdsim.analysis.fitting import FitWarning
 from qdsim.analysis.spectra import GoodnessOfFit, _readonly
 
 __all__ = [
@@ -109,7 +110,7 @@ for _i, _j, _k in itertools.permutations(range(3)):
 _S = -1j * _EPS  # _S[k] is S_k
 
 
-class ZeemanFitWarning(UserWarning):
+class ZeemanFitWarning(FitWarning):
     """A fit whose result needs care: undetermined parameters, unstable assignment."""
 
 

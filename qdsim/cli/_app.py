@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import typer
 
@@ -41,26 +42,61 @@ def _load_verbs() -> None:
                 raise
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `qdsim` console script."""
-    _load_verbs()
-    try:
-        rc = app(args=argv, standalone_mode=False)
-        if isinstance(rc, int) and rc:
-            sys.exit(rc)
-    except SystemExit:
-        raise
-    except (UserError, ValueError, FileNotFoundError, OSError) as exc:
-        if _STATE["debug"]:
-            raise
-        typer.echo(f"qdsim: error: {exc}", err=True)
-        sys.exit(2)
-    except Exception as exc:  # click usage errors and the like
-        import click
+def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """`(ClickException classes, Abort classes)` of the click the installed typer runs on.
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+    typer >= 0.2x vendors click as `typer._click` (and no longer installs click); older typer
+    uses the real `click`. Both are looked up here, neither is imported unless typer itself
+    already did, so this works with whatever typer pip resolves.
+    """
+    shown: list[type] = []
+    aborts: list[type] = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        mod = sys.modules.get(name)
+        if mod is None:
+            continue
+        if isinstance(getattr(mod, "ClickException", None), type):
+            shown.append(mod.ClickException)
+        if isinstance(getattr(mod, "Abort", None), type):
+            aborts.append(mod.Abort)
+    typer_abort = getattr(getattr(typer, "exceptions", None), "Abort", None)
+    if isinstance(typer_abort, type):
+        aborts.append(typer_abort)
+    return tuple(shown), tuple(aborts)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Library warnings (a fit that did not converge, records skipped) as one stderr line."""
+    typer.echo(f"qdsim: warning: {message}", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `qdsim` console script.
+
+    Usage errors (unknown option or verb, a missing or malformed argument) print click's usage
+    line and message and exit with status 2; expected errors (bad input, unreadable or damaged
+    files) print one line `qdsim: error: ...` and exit with status 2 (`--debug`: the traceback).
+    """
+    _load_verbs()
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            rc = app(args=argv, standalone_mode=False)
+            if isinstance(rc, int) and rc:
+                sys.exit(rc)
+        except SystemExit:
+            raise
+        except (UserError, ValueError, FileNotFoundError, OSError) as exc:
+            if _STATE["debug"]:
+                raise
+            typer.echo(f"qdsim: error: {exc}", err=True)
             sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+        except Exception as exc:  # click usage errors (no such option, bad value) and the like
+            shown, aborts = _click_exception_types()
+            if shown and isinstance(exc, shown):
+                exc.show()
+                sys.exit(getattr(exc, "exit_code", 2))
+            if aborts and isinstance(exc, aborts):
+                typer.echo("Aborted!", err=True)
+                sys.exit(1)
+            raise

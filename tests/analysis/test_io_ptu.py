@@ -11,7 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qdsim import analysis
-from qdsim.analysis.io import SYNC_CHANNEL, count_records, iter_photons, read_photons
+from qdsim.analysis.io import (
+    SYNC_CHANNEL,
+    FileFormatWarning,
+    count_records,
+    iter_photons,
+    read_photons,
+)
 from tests.analysis import ptu_writer as w
 
 # a distinct whole-picosecond tick per T2 type (as on the instruments: 4, 1, 1, 250, 25, 5 ps)
@@ -242,7 +248,10 @@ def test_header_record_count_smaller_or_zero(tmp_path):
     path, truth = small_t2(tmp_path, number_of_records=0)
     assert len(read_photons(path)) == 2  # unknown count: every record present is read
     path, truth = small_t2(tmp_path, number_of_records=2, tail=b"")
-    s = read_photons(path)  # the header rules: only the first two records (overflow, photon)
+    # the header rules: only the first two records (overflow, photon), and the rest is not
+    # skipped silently
+    with pytest.warns(FileFormatWarning, match=r"s\.ptu: the header says 2 records but 8 more"):
+        s = read_photons(path)
     assert len(s) == 1 and s.time_ps[0] == 10
 
 

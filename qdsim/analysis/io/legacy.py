@@ -25,6 +25,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from qdsim.analysis.io.errors import FileFormatError
 from qdsim.analysis.io.records import LAYOUTS, Layout
 from qdsim.analysis.io.source import RecordSource, check_record_count
 
@@ -53,7 +54,7 @@ class _Reader:
     def take(self, st: struct.Struct, what: str) -> tuple[Any, ...]:
         end = self.pos + st.size
         if end > len(self.data):
-            raise ValueError(
+            raise FileFormatError(
                 f"{self.path}: truncated file: the {what} ends at byte {end}, the file has "
                 f"{len(self.data)}"
             )
@@ -67,9 +68,9 @@ def _read_head(path: str, nbytes: int = 1 << 16) -> bytes:
         return fh.read(nbytes)
 
 
-def _mode_error(path: str, mode: int) -> ValueError:
+def _mode_error(path: str, mode: int) -> FileFormatError:
     kind = {0: "an interactive (histogram)", 1: "a continuous-mode"}.get(mode, f"a mode-{mode}")
-    return ValueError(f"{path}: {kind} file, not T2/T3 photon records")
+    return FileFormatError(f"{path}: {kind} file, not T2/T3 photon records")
 
 
 def open_legacy(path: str) -> RecordSource:
@@ -94,7 +95,7 @@ def open_legacy(path: str) -> RecordSource:
         return _open_picoharp(path, r, header)
     if ident == "HydraHarp":
         return _open_hydraharp(path, r, header)
-    raise ValueError(
+    raise FileFormatError(
         f"{path}: unsupported legacy PicoQuant file {ident!r} (known: PicoHarp 300, HydraHarp)"
     )
 
@@ -102,7 +103,7 @@ def open_legacy(path: str) -> RecordSource:
 def _open_picoharp(path: str, r: _Reader, header: dict[str, Any]) -> RecordSource:
     version = header["FormatVersion"]
     if version != "2.0":
-        raise ValueError(
+        raise FileFormatError(
             f"{path}: PicoHarp file format version {version!r} is not supported (2.0 only)"
         )
     b = r.take(_PH_BIN, "binary header")
@@ -115,9 +116,9 @@ def _open_picoharp(path: str, r: _Reader, header: dict[str, Any]) -> RecordSourc
     if mode not in (2, 3):
         raise _mode_error(path, mode)
     if header["BitsPerRecord"] != 32:
-        raise ValueError(f"{path}: {header['BitsPerRecord']}-bit records are not supported")
+        raise FileFormatError(f"{path}: {header['BitsPerRecord']}-bit records are not supported")
     if nboards != 1:
-        raise ValueError(f"{path}: NumberOfBoards = {nboards}; PicoHarp files have one board")
+        raise FileFormatError(f"{path}: NumberOfBoards = {nboards}; PicoHarp files have one board")
     board = r.take(_PH_BOARD, "board header")
     header.update(
         HardwareIdent=_str(board[0]),
@@ -143,7 +144,7 @@ def _open_picoharp(path: str, r: _Reader, header: dict[str, Any]) -> RecordSourc
         tick_ps = _sync_period(header, header["CntRate0"], "CntRate0")
         micro_ps = header["Resolution_ns"] * 1e3
         if not micro_ps > 0:
-            raise ValueError(
+            raise FileFormatError(
                 f"{path}: board Resolution {header['Resolution_ns']} ns is not positive"
             )
     return _finish(
@@ -162,7 +163,7 @@ def _open_picoharp(path: str, r: _Reader, header: dict[str, Any]) -> RecordSourc
 def _open_hydraharp(path: str, r: _Reader, header: dict[str, Any]) -> RecordSource:
     version = header["FormatVersion"]
     if version not in ("1.0", "2.0"):
-        raise ValueError(
+        raise FileFormatError(
             f"{path}: HydraHarp file format version {version!r} is not supported (1.0, 2.0)"
         )
     b = r.take(_HH_BIN, "binary header")
@@ -178,7 +179,7 @@ def _open_hydraharp(path: str, r: _Reader, header: dict[str, Any]) -> RecordSour
     if mode not in (2, 3):
         raise _mode_error(path, mode)
     if header["BitsPerRecord"] != 32:
-        raise ValueError(f"{path}: {header['BitsPerRecord']}-bit records are not supported")
+        raise FileFormatError(f"{path}: {header['BitsPerRecord']}-bit records are not supported")
     hw = r.take(_HH_HW, "hardware header")
     # hw: 0 ident, 1 part no, 2 serial, 3 modules, 4..23 module info, 24 BaseResolution (ps),
     # 25 InputsEnabled, 26 InputChannelsPresent, 27 RefClockSource, 28 ExtDevices,
@@ -196,7 +197,7 @@ def _open_hydraharp(path: str, r: _Reader, header: dict[str, Any]) -> RecordSour
     )
     nchan = hw[26]
     if not 0 <= nchan <= 64:
-        raise ValueError(f"{path}: corrupt header: InputChannelsPresent = {nchan}")
+        raise FileFormatError(f"{path}: corrupt header: InputChannelsPresent = {nchan}")
     r.take(struct.Struct(f"<{4 * nchan}i"), "input channel settings")
     header["InputRate"] = list(r.take(struct.Struct(f"<{nchan}i"), "input rates"))
     t = r.take(_HH_TTTR, "TTTR header")
@@ -216,7 +217,7 @@ def _open_hydraharp(path: str, r: _Reader, header: dict[str, Any]) -> RecordSour
         tick_ps = _sync_period(header, header["SyncRate"], "SyncRate")
         micro_ps = float(header["Resolution_ps"])
         if not micro_ps > 0:
-            raise ValueError(f"{path}: Resolution {micro_ps} ps is not positive")
+            raise FileFormatError(f"{path}: Resolution {micro_ps} ps is not positive")
     return _finish(
         path,
         r,
@@ -250,9 +251,9 @@ def _finish(
     img_words: int,
 ) -> RecordSource:
     if not 0 <= img_words <= 1 << 20:
-        raise ValueError(f"{path}: corrupt header: ImgHdrSize = {img_words}")
+        raise FileFormatError(f"{path}: corrupt header: ImgHdrSize = {img_words}")
     if n_header < 0:
-        raise ValueError(f"{path}: corrupt header: record count {n_header}")
+        raise FileFormatError(f"{path}: corrupt header: record count {n_header}")
     offset = r.pos + 4 * img_words
     n, notes = check_record_count(path, offset, n_header, fmt)
     acq = header.get("AcquisitionTime")

@@ -13,12 +13,14 @@ record type where ptufile is right.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
+from qdsim.analysis.io.errors import FileFormatError
 from qdsim.analysis.io.records import layout_for
 from qdsim.analysis.io.source import RecordSource, check_record_count
 
@@ -51,55 +53,91 @@ def _fatal(path: str, messages: list[str]) -> None:
     from the wrong offset. Such a header is corrupt."""
     for m in messages:
         if "invalid tag type" in m:
-            raise ValueError(f"{path}: corrupt header: {m}")
+            raise FileFormatError(f"{path}: corrupt header: {m}")
+
+
+def _scalar(path: str, tags: dict[str, Any], key: str, default: Any = None) -> Any:
+    """A header tag that must hold one value: an indexed (list) tag there is a damaged header."""
+    value = tags.get(key, default)
+    if isinstance(value, list):
+        raise FileFormatError(f"{path}: corrupt header: tag {key} is indexed ({len(value)} values)")
+    return value
+
+
+def _read_ptu_tags(path: str) -> tuple[dict[str, Any], int, list[str]]:
+    """`(tags, byte offset of the records, what ptufile logged)` of a PTU file.
+
+    ptufile reads from our own file handle (closed here whatever happens), and anything it
+    raises on damaged bytes (UnicodeDecodeError, struct.error, even UnboundLocalError on a file
+    cut inside its first tag) becomes a `FileFormatError` naming the file.
+    """
+    import ptufile
+
+    with _ptufile_messages() as messages, open(path, "rb") as fh:
+        try:
+            with ptufile.PtuFile(fh) as ptu:
+                return dict(ptu.tags), int(ptu.record_offset), list(messages)
+        except ptufile.PqFileError as exc:
+            raise FileFormatError(f"{path}: not a readable PTU file: {exc}") from None
+        except (OSError, Warning):
+            raise
+        except Exception as exc:  # ptufile tripping over a damaged or cut-off header
+            raise FileFormatError(f"{path}: {_header_problem(path, exc)}") from None
+
+
+def _header_problem(path: str, exc: Exception) -> str:
+    """What is wrong with a tagged header ptufile could not parse: cut off, or damaged."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 22)
+    if b"Header_End" not in head:
+        return f"truncated file: it ends at byte {size}, inside its header (no Header_End tag)"
+    return f"corrupt header (ptufile: {type(exc).__name__}: {exc})"
 
 
 def open_ptu(path: str) -> RecordSource:
     """Describe the records of a PTU file (header only; nothing is decoded).
 
-    Raises `ValueError` naming the file for a corrupt header, an unsupported record type, a
-    header inconsistent with its record type, a missing or non-positive resolution, or fewer
-    records than the header announces.
+    Raises `FileFormatError` (a `ValueError`) naming the file for a corrupt or cut-off header,
+    an unsupported record type, a header inconsistent with its record type, a missing or
+    non-positive resolution, or fewer records than the header announces.
     """
-    import ptufile
-
-    with _ptufile_messages() as messages:
-        try:
-            with ptufile.PtuFile(path) as ptu:
-                tags = dict(ptu.tags)
-                offset = int(ptu.record_offset)
-        except ptufile.PqFileError as exc:
-            raise ValueError(f"{path}: not a readable PTU file: {exc}") from None
+    tags, offset, messages = _read_ptu_tags(path)
     _fatal(path, messages)
-    try:
-        code = int(tags["TTResultFormat_TTTRRecType"])
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{path}: PTU header lacks TTResultFormat_TTTRRecType") from None
+    if "TTResultFormat_TTTRRecType" not in tags:
+        raise FileFormatError(f"{path}: PTU header lacks TTResultFormat_TTTRRecType")
+    code = _scalar(path, tags, "TTResultFormat_TTTRRecType")
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise FileFormatError(f"{path}: corrupt header: TTResultFormat_TTTRRecType = {code!r}")
     try:
         layout = layout_for(code)
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    bits = tags.get("TTResultFormat_BitsPerRecord", 32)
+        raise FileFormatError(f"{path}: {exc}") from None
+    bits = _scalar(path, tags, "TTResultFormat_BitsPerRecord", 32)
     if bits not in (0, 32):
-        raise ValueError(f"{path}: {bits}-bit records are not supported (32-bit only)")
-    mode = tags.get("Measurement_Mode")
+        raise FileFormatError(f"{path}: {bits}-bit records are not supported (32-bit only)")
+    mode = _scalar(path, tags, "Measurement_Mode")
     if mode is not None and mode != (3 if layout.t3 else 2):
-        raise ValueError(
+        raise FileFormatError(
             f"{path}: header says Measurement_Mode {mode} but record type {layout.name} is "
             f"{'T3' if layout.t3 else 'T2'}"
         )
-    glob = tags.get("MeasDesc_GlobalResolution")
+    glob = _scalar(path, tags, "MeasDesc_GlobalResolution")
     if not isinstance(glob, float | int) or not glob > 0 or not np.isfinite(glob):
-        raise ValueError(f"{path}: MeasDesc_GlobalResolution missing or not positive: {glob!r}")
+        raise FileFormatError(
+            f"{path}: MeasDesc_GlobalResolution missing or not positive: {glob!r}"
+        )
     micro_ps = None
     if layout.t3:
-        res = tags.get("MeasDesc_Resolution")
+        res = _scalar(path, tags, "MeasDesc_Resolution")
         if not isinstance(res, float | int) or not res > 0 or not np.isfinite(res):
-            raise ValueError(f"{path}: MeasDesc_Resolution missing or not positive: {res!r}")
+            raise FileFormatError(f"{path}: MeasDesc_Resolution missing or not positive: {res!r}")
         micro_ps = float(res) * 1e12
-    n_header = int(tags.get("TTResult_NumberOfRecords", 0) or 0)
+    n_header = _scalar(path, tags, "TTResult_NumberOfRecords", 0) or 0
+    if not isinstance(n_header, int) or isinstance(n_header, bool):
+        raise FileFormatError(f"{path}: corrupt header: TTResult_NumberOfRecords = {n_header!r}")
     n, notes = check_record_count(path, offset, n_header, "PTU")
-    acq = tags.get("MeasDesc_AcquisitionTime")
+    acq = _scalar(path, tags, "MeasDesc_AcquisitionTime")
     return RecordSource(
         path=path,
         format="PTU",
@@ -121,34 +159,36 @@ def read_phu(path: str) -> list[tuple[np.ndarray, float, dict[str, Any]]]:
     uses), falling back to `MeasDesc_Resolution`. Raises `ValueError` naming the file when the
     header is corrupt, a curve lacks a resolution, or the file ends inside a curve.
     """
-    import os
-
     import ptufile
 
     size = os.path.getsize(path)
-    with _ptufile_messages() as messages:
+    with _ptufile_messages() as messages, open(path, "rb") as fh:
         try:
-            with ptufile.PhuFile(path) as phu:
+            with ptufile.PhuFile(fh) as phu:
                 tags = dict(phu.tags)
                 ncurves = phu.number_histograms
                 offsets = list(tags.get("HistResDscr_DataOffset", []))
                 nbins = list(tags.get("HistResDscr_HistogramBins", []))
                 if len(offsets) != ncurves or len(nbins) != ncurves:
-                    raise ValueError(
+                    raise FileFormatError(
                         f"{path}: corrupt PHU header: {ncurves} curves but "
                         f"{len(offsets)} data offsets and {len(nbins)} bin counts"
                     )
                 for i, (off, nb) in enumerate(zip(offsets, nbins, strict=True)):
                     if off + 4 * nb > size:
-                        raise ValueError(
+                        raise FileFormatError(
                             f"{path}: truncated PHU file: curve {i} needs bytes "
                             f"{off}..{off + 4 * nb}, the file has {size}"
                         )
                 hists = phu.histograms()
         except ptufile.PqFileError as exc:
-            raise ValueError(f"{path}: not a readable PHU file: {exc}") from None
+            raise FileFormatError(f"{path}: not a readable PHU file: {exc}") from None
         except KeyError as exc:
-            raise ValueError(f"{path}: PHU header lacks tag {exc}") from None
+            raise FileFormatError(f"{path}: PHU header lacks tag {exc}") from None
+        except (FileFormatError, OSError, Warning):
+            raise
+        except Exception as exc:  # ptufile tripping over a damaged or cut-off header
+            raise FileFormatError(f"{path}: {_header_problem(path, exc)}") from None
         _fatal(path, messages)
     res = tags.get("HistResDscr_MDescResolution")
     default = tags.get("MeasDesc_Resolution")
@@ -156,7 +196,7 @@ def read_phu(path: str) -> list[tuple[np.ndarray, float, dict[str, Any]]]:
     for i, h in enumerate(hists):
         r = res[i] if isinstance(res, list) and i < len(res) else default
         if not isinstance(r, float | int) or not r > 0:
-            raise ValueError(f"{path}: curve {i} has no positive resolution in the header")
+            raise FileFormatError(f"{path}: curve {i} has no positive resolution in the header")
         attrs: dict[str, Any] = {}
         for key, value in tags.items():
             if key.startswith("HistResDscr_") and isinstance(value, list) and i < len(value):

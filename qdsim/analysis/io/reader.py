@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qdsim.analysis.io.errors import FileFormatError
 from qdsim.analysis.io.records import SYNC_CHANNEL, DecodedChunk, RecordError, decode_numpy
 from qdsim.analysis.io.source import RecordSource
 from qdsim.analysis.photons import PhotonStream
@@ -38,25 +39,40 @@ def open_records(path: str | os.PathLike[str]) -> RecordSource:
     """Identify a photon file by its first bytes (not its name) and read its header.
 
     PTU files go through `ptufile`; PicoHarp .pt2/.pt3 and HydraHarp .ht2/.ht3 through
-    `legacy`. Raises `FileNotFoundError`, or `ValueError` naming the file and the problem.
+    `legacy`. Raises `FileNotFoundError`, or `FileFormatError` (a `ValueError`) naming the file
+    and the problem; warns (`FileFormatWarning`) about records it will not read.
     """
     p = os.fspath(path)
     with open(p, "rb") as fh:
         head = fh.read(22)
+    try:
+        return _open_by_content(p, head)
+    except (FileFormatError, OSError, Warning):  # Warning: a warning turned into an error
+        raise
+    except Exception as exc:  # a header parser tripping over damaged bytes: still one line
+        raise FileFormatError(f"{p}: corrupt header ({type(exc).__name__}: {exc})") from None
+
+
+def _open_by_content(p: str, head: bytes) -> RecordSource:
     if head[:8] == b"PQTTTR\0\0":
         from qdsim.analysis.io.ptu import open_ptu
 
         return open_ptu(p)
     if head[:8] in _OTHER_PQ:
-        raise ValueError(f"{p}: {_OTHER_PQ[head[:8]]}")
+        raise FileFormatError(f"{p}: {_OTHER_PQ[head[:8]]}")
     ident = head[:16].split(b"\0", 1)[0].decode("latin-1", "replace").strip()
     from qdsim.analysis.io.legacy import LEGACY_IDENTS, open_legacy
 
     if ident in LEGACY_IDENTS:
         return open_legacy(p)
     if not head:
-        raise ValueError(f"{p}: empty file")
-    raise ValueError(
+        raise FileFormatError(f"{p}: empty file")
+    magics = [b"PQTTTR\0\0", *_OTHER_PQ, *(i.encode() for i in LEGACY_IDENTS)]
+    if len(head) < 22 and any(len(head) < len(m) and m.startswith(head) for m in magics):
+        raise FileFormatError(
+            f"{p}: truncated file: it ends at byte {len(head)}, inside its format identifier"
+        )
+    raise FileFormatError(
         f"{p}: not a photon file this reader knows (starts with {head[:16]!r}); "
         "supported: PicoQuant PTU, PicoHarp .pt2/.pt3, HydraHarp .ht2/.ht3"
     )
@@ -100,7 +116,7 @@ class _Assembler:
         self.period = float(sync_period_ps) if sync_period_ps is not None else src.tick_ps
         if not (self.period > 0 and math.isfinite(self.period)):
             why = src.header.get("SyncPeriodUnknown", f"sync period {self.period} ps")
-            raise ValueError(
+            raise FileFormatError(
                 f"{src.path}: {why}: cannot compute absolute times (pass sync_period_ps)"
             )
         self.want = None if channels is None else np.unique(np.asarray(channels, np.int64))
@@ -119,7 +135,7 @@ class _Assembler:
         try:
             d = decode_numpy(records, self.src.layout, self.carry, start, self.last_time)
         except RecordError as exc:
-            raise ValueError(f"{self.src.path}: {exc}") from None
+            raise FileFormatError(f"{self.src.path}: {exc}") from None
         self.carry, self.last_time = d.carry, d.last_time
         return d
 
@@ -208,7 +224,9 @@ def _chunks(src: RecordSource, chunk_records: int) -> Iterator[tuple[int, np.nda
             n = min(chunk_records, src.n_records - start)
             part = np.fromfile(fh, dtype="<u4", count=n)
             if part.size != n:  # the file shrank since its header was checked
-                raise ValueError(f"{src.path}: truncated while reading record {start + part.size}")
+                raise FileFormatError(
+                    f"{src.path}: truncated while reading record {start + part.size}"
+                )
             yield start, part
 
 
@@ -316,7 +334,7 @@ def count_records(
         try:
             d = decode_numpy(part, src.layout, carry, start, last_time)
         except RecordError as exc:
-            raise ValueError(f"{src.path}: {exc}") from None
+            raise FileFormatError(f"{src.path}: {exc}") from None
         carry, end, last_time = d.carry, d.end, d.last_time
         counts = np.bincount(d.photon_channel + 1)  # channels from -1 up
         for c in np.flatnonzero(counts).tolist():

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from qdsim.analysis.io.errors import FileFormatError, FileFormatWarning
 from qdsim.analysis.io.records import Layout
 
 __all__ = ["RecordSource", "check_record_count"]
@@ -47,19 +49,20 @@ def check_record_count(path: str, offset: int, n_header: int, what: str) -> tupl
 
     `n_header` is the count the header gives (<= 0: unknown, then every complete record after
     `offset` is read). Raises `ValueError` naming the file when the file is shorter than the
-    header says or ends inside a record.
+    header says or ends inside a record; warns (`FileFormatWarning`) when records follow the
+    announced ones (they are not read).
     """
     size = os.path.getsize(path)
     notes: list[str] = []
     if offset > size:
-        raise ValueError(
+        raise FileFormatError(
             f"{path}: truncated {what} file: header ends at byte {offset}, file has {size}"
         )
     avail_bytes = size - offset
     avail, rest = divmod(avail_bytes, 4)
     if n_header <= 0:
         if rest:
-            raise ValueError(
+            raise FileFormatError(
                 f"{path}: truncated {what} file: the header gives no record count and the "
                 f"{avail_bytes} bytes after it are not a whole number of 4-byte records"
             )
@@ -67,10 +70,16 @@ def check_record_count(path: str, offset: int, n_header: int, what: str) -> tupl
             notes.append(f"header record count {n_header}: reading the {avail} records present")
         return avail, notes
     if n_header > avail:
-        raise ValueError(
+        raise FileFormatError(
             f"{path}: truncated {what} file: header says {n_header} records, the file holds "
             f"{avail} ({4 * n_header - avail_bytes} bytes missing)"
         )
     if avail_bytes > 4 * n_header:
-        notes.append(f"{avail_bytes - 4 * n_header} bytes after the {n_header} records ignored")
+        extra = avail_bytes - 4 * n_header
+        note = (
+            f"{path}: the header says {n_header} records but {extra} more bytes "
+            f"({extra // 4} records) follow them: not read"
+        )
+        notes.append(note)
+        warnings.warn(note, FileFormatWarning, stacklevel=3)
     return n_header, notes

@@ -1,0 +1,14 @@
+"""What the readers raise and warn for a damaged or unreadable file."""
+
+from __future__ import annotations
+
+__all__ = ["FileFormatError", "FileFormatWarning"]
+
+
+class FileFormatError(ValueError):
+    """A file the readers cannot read (unknown format, corrupt header, truncated or damaged
+    records). The message is one line: the file's path, then the problem."""
+
+
+class FileFormatWarning(UserWarning):
+    """A file was read, but not all of it: the warning says what was skipped and why."""
