@@ -64,6 +64,11 @@ def _axis(name: str, values, lo=None, hi=None) -> np.ndarray:
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name} contains NaN or inf")
     if lo is not None and np.any(a < lo) or hi is not None and np.any(a > hi):
+        if hi is None:
+            what = "> 0" if lo == np.finfo(float).tiny else f">= {lo:g}"
+            raise ValueError(f"{name} must be {what}, got min {a.min():g}")
+        if lo is None:
+            raise ValueError(f"{name} must be <= {hi:g}, got max {a.max():g}")
         raise ValueError(f"{name} must lie in [{lo}, {hi}], got min {a.min()}, max {a.max()}")
     return a
 
