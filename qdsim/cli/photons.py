@@ -51,13 +51,15 @@ def _progress(n_records: int, label: str):
 
 
 def _open_photon_file(file: Path):
-    """The record source of a photon file, or None when the file is not one (e.g. a histogram)."""
-    from qdsim.analysis.io import open_records
+    """`(record source, None)` of a photon file, or `(None, why)` when the file is intact but no
+    photon file (e.g. a histogram). A damaged photon file raises the reader's
+    `FileFormatError`, whose message (file and problem) reaches the user unchanged."""
+    from qdsim.analysis.io import NotAPhotonFileError, open_records
 
     try:
-        return open_records(file)
-    except ValueError:
-        return None
+        return open_records(file), None
+    except NotAPhotonFileError as exc:
+        return None, exc
 
 
 def _write_netcdf(obj: Any, path: Path) -> None:
@@ -93,6 +95,18 @@ def _netcdf_safe(value: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
+#: Fewest raw coincidences per bin (mean over the window) for a g2(0) fit: below this each bin's
+#: Poisson noise exceeds ~30 %, the peak shape and width are not determined and the fit's chi2 and
+#: deviance say nothing about the model. Wider --bin fixes it.
+MIN_G2_COUNTS_PER_BIN = 10.0
+
+#: Complete side peaks (both sides together) a CW-normalised g2 must show to be taken as pulsed.
+MIN_DETECTED_SIDE_PEAKS = 4
+
+#: Exit status of a verb whose fit did not converge (its numbers are printed, marked, but are no
+#: result). Expected errors exit with 2.
+EXIT_NOT_CONVERGED = 3
+
 #: deviance/dof above which a fit is reported as not describing the data (Poisson: ~1 +- few %).
 POOR_FIT_DEVIANCE_DOF = 3.0
 
@@ -106,6 +120,50 @@ def _warn_poor_fit(gof, hint: str) -> None:
             f"the quoted errors are then not meaningful: {hint}",
             err=True,
         )
+
+
+def _fit_quietly(fit, *args, **kwargs):
+    """Run a library fit; its FitWarning (not converged) is reported by the verb itself."""
+    import warnings
+
+    from qdsim.analysis import FitWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        return fit(*args, **kwargs)
+
+
+def _not_converged(file: Path, what: str, message: str) -> None:
+    """The closing line of a verb whose fit did not converge, and its exit status."""
+    typer.echo(
+        f"qdsim: error: {file}: the {what} fit did not converge ({message}); the numbers above "
+        "are its last iterate, not a result",
+        err=True,
+    )
+    raise typer.Exit(EXIT_NOT_CONVERGED)
+
+
+def _as_pulsed(h: xr.DataArray) -> xr.DataArray | None:
+    """The CW-normalised g2 `h` renormalised to its side peaks when its coincidences form a peak
+    train (pulsed excitation), else None."""
+    import numpy as np
+
+    from qdsim.analysis.correlate import normalize_g2
+    from qdsim.analysis.g2fit import find_period
+
+    counts, delay = h["counts"].values, h["delay"].values
+    try:
+        find_period(delay, counts)
+        factor, extra = normalize_g2(counts, delay, "pulsed", bin_ps=h.attrs["bin_ps"])
+    except ValueError:
+        return None
+    if extra["n_side_peaks"] < MIN_DETECTED_SIDE_PEAKS:
+        return None  # one side peak each way is no train: a CW dip or bump can look like that
+    out = h.copy(data=counts / factor)
+    out["counts_err"] = ("delay", np.sqrt(counts) / factor, h["counts_err"].attrs)
+    out.attrs.update(extra, normalize="pulsed", norm_factor=float(factor))
+    out.attrs["pulsed_detected"] = 1
+    return out
 
 
 @app.command("g2")
@@ -152,7 +210,7 @@ def g2_command(
     period_ps = _duration(period, "--period")
     sigma_ps = _duration(sigma, "--sigma")
     _check_paths(file, output, plot)
-    src = _open_photon_file(file)
+    src, _ = _open_photon_file(file)
     if src is None:
         raise UserError(f"{file}: not a photon file (PTU, .pt2/.pt3, .ht2/.ht3)")
     a, b = channels
@@ -179,18 +237,47 @@ def g2_command(
         f"{h.attrs['duration_s']:.6g} s; {n_pairs:,} pairs within +-{h.attrs['window_ps']:,} ps "
         f"in {h.sizes['delay']} bins of {h.attrs['bin_ps']} ps"
     )
+    if not pulsed:
+        hp = _as_pulsed(h)
+        if hp is not None:
+            h, pulsed = hp, True
+            typer.echo(
+                f"pulsed excitation: the coincidences form peaks every "
+                f"{h.attrs['period_ps']:.6g} ps, which the CW model cannot describe; analysed "
+                "as pulsed (pass --pulsed to skip this check)"
+            )
     if pulsed:
         typer.echo(
             f"pulsed normalisation: period {h.attrs['period_ps']:.6g} ps, "
             f"{h.attrs['n_side_peaks']} side peaks of mean area {h.attrs['side_peak_area']:.6g}"
         )
+        from qdsim.analysis.g2fit import g2_area_ratio
+
+        try:
+            r0, r0_err, _ = g2_area_ratio(
+                h["delay"].values, h["counts"].values, h.attrs["period_ps"], h.attrs["offset_ps"]
+            )
+            typer.echo(f"g2(0) = {r0:.4f} ± {r0_err:.4f} (raw area ratio)")
+        except ValueError as exc:
+            typer.echo(f"area ratio skipped: {exc}")
     result = None
+    per_bin = n_pairs / max(h.sizes["delay"], 1)
+    if fit and per_bin < MIN_G2_COUNTS_PER_BIN:
+        k = math.ceil(MIN_G2_COUNTS_PER_BIN / max(per_bin, 1e-9))
+        typer.echo(
+            f"fit refused: {per_bin:.3g} coincidences per bin on average, a g2(0) fit needs at "
+            f"least {MIN_G2_COUNTS_PER_BIN:g}: use wider bins (--bin {k * h.attrs['bin_ps']}ps or "
+            "more) or a longer measurement"
+        )
+        fit = False
     if fit:
         try:
             if pulsed:
-                result = fit_g2_pulsed(h, period_ps=period_ps, sigma_ps=sigma_ps, bunching=bunching)
+                result = _fit_quietly(
+                    fit_g2_pulsed, h, period_ps=period_ps, sigma_ps=sigma_ps, bunching=bunching
+                )
             else:
-                result = fit_g2_cw(h, sigma_ps=sigma_ps, bunching=bunching)
+                result = _fit_quietly(fit_g2_cw, h, sigma_ps=sigma_ps, bunching=bunching)
         except ValueError as exc:
             typer.echo(f"fit skipped: {exc}")
     if result is not None:
@@ -213,14 +300,15 @@ def g2_command(
         from qdsim.plotting.photons import plot_g2
 
         _save_plot(plot_g2(h, result, title=f"{file.name}: channels {a} × {b}"), plot)
+    if result is not None and not result.converged:
+        _not_converged(file, "g2", result.message)
 
 
 def _print_g2_fit(r: Any, pulsed: bool) -> None:
-    note = "" if r.converged else "  (fit NOT converged)"
+    note = "" if r.converged else " (NOT CONVERGED: not a result)"
     err = f"± {r.g2_0_err:.4f}" if r.g2_0_err > 0 else "(at its bound)"
     typer.echo(f"g2(0) = {r.g2_0:.4f} {err} (fit){note}")
     if pulsed:
-        typer.echo(f"g2(0) = {r.g2_0_area:.4f} ± {r.g2_0_area_err:.4f} (raw area ratio)")
         typer.echo(
             f"peak decay tau = {r.tau_ps:.4g} ± {r.tau_err_ps:.2g} ps, timing sigma = "
             f"{r.sigma_ps:.3g} ps, period = {r.period_ps:.6g} ps"
@@ -275,7 +363,7 @@ def _load_decay(
     from qdsim.analysis import decay_histogram
     from qdsim.analysis.io import iter_photons, read_histogram
 
-    src = _open_photon_file(path)
+    src, _ = _open_photon_file(path)
     if src is not None:
         if not src.layout.t3:
             raise UserError(
@@ -412,7 +500,8 @@ def lifetime_command(
     fit_range = None
     if start_ps is not None or stop_ps is not None:
         fit_range = (float(start_ps or -math.inf), float(stop_ps or math.inf))
-    r = fit_decay(
+    r = _fit_quietly(
+        fit_decay,
         h["time"].values,
         h.values,
         irf=irf_h,
@@ -443,7 +532,7 @@ def lifetime_command(
         )
     elif "shift_ps" in r.params:
         typer.echo(f"IRF shift = {r.params['shift_ps']:.4g} ± {r.stderr['shift_ps']:.2g} ps")
-    note = "" if r.converged else "  (fit NOT converged)"
+    note = "" if r.converged else "  (NOT CONVERGED: not a result)"
     typer.echo(
         f"background {r.params['background']:.4g} counts/bin; chi2_red = "
         f"{r.gof['chi2_red']:.3f}, deviance/dof = {r.gof['deviance_dof']:.3f}{note}"
@@ -463,3 +552,5 @@ def lifetime_command(
         from qdsim.plotting.photons import plot_decay
 
         _save_plot(plot_decay(r, title=file.name), plot)
+    if not r.converged:
+        _not_converged(file, "lifetime", r.message)

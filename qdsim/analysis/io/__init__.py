@@ -7,7 +7,7 @@
 - `read_histogram(path)`: PHU files, PicoQuant ASCII histogram exports, two-column CSV, to one
   `xarray.DataArray` per curve.
 - `FileFormatError` (a `ValueError`): a damaged or unknown file, one line naming it and the
-  problem; `FileFormatWarning`: a file read only in part (what was skipped, and why).
+  problem (`NotAPhotonFileError`: an intact file of another kind); `FileFormatWarning`: a file read only in part (what was skipped, and why).
 - `count_records(path)`: census of a photon file's records (photons per channel, sync, marker
   and overflow records).
 
@@ -18,13 +18,14 @@ only on request, on channel `SYNC_CHANNEL` (-1).
 from __future__ import annotations
 
 from qdsim.analysis.io.ascii import read_histogram
-from qdsim.analysis.io.errors import FileFormatError, FileFormatWarning
+from qdsim.analysis.io.errors import FileFormatError, FileFormatWarning, NotAPhotonFileError
 from qdsim.analysis.io.reader import count_records, iter_photons, open_records, read_photons
 from qdsim.analysis.io.records import SYNC_CHANNEL
 
 __all__ = [
     "FileFormatError",
     "FileFormatWarning",
+    "NotAPhotonFileError",
     "SYNC_CHANNEL",
     "count_records",
     "iter_photons",

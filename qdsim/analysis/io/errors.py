@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["FileFormatError", "FileFormatWarning"]
+__all__ = ["FileFormatError", "FileFormatWarning", "NotAPhotonFileError"]
 
 
 class FileFormatError(ValueError):
     """A file the readers cannot read (unknown format, corrupt header, truncated or damaged
     records). The message is one line: the file's path, then the problem."""
+
+
+class NotAPhotonFileError(FileFormatError):
+    """The file is intact as far as the reader can tell, but is no photon (TTTR) file: another
+    PicoQuant file (PHU histogram, settings, ...) or a format the reader does not know."""
 
 
 class FileFormatWarning(UserWarning):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qdsim.analysis.io.errors import FileFormatError
+from qdsim.analysis.io.errors import FileFormatError, NotAPhotonFileError
 from qdsim.analysis.io.records import SYNC_CHANNEL, DecodedChunk, RecordError, decode_numpy
 from qdsim.analysis.io.source import RecordSource
 from qdsim.analysis.photons import PhotonStream
@@ -59,7 +59,7 @@ def _open_by_content(p: str, head: bytes) -> RecordSource:
 
         return open_ptu(p)
     if head[:8] in _OTHER_PQ:
-        raise FileFormatError(f"{p}: {_OTHER_PQ[head[:8]]}")
+        raise NotAPhotonFileError(f"{p}: {_OTHER_PQ[head[:8]]}")
     ident = head[:16].split(b"\0", 1)[0].decode("latin-1", "replace").strip()
     from qdsim.analysis.io.legacy import LEGACY_IDENTS, open_legacy
 
@@ -72,7 +72,7 @@ def _open_by_content(p: str, head: bytes) -> RecordSource:
         raise FileFormatError(
             f"{p}: truncated file: it ends at byte {len(head)}, inside its format identifier"
         )
-    raise FileFormatError(
+    raise NotAPhotonFileError(
         f"{p}: not a photon file this reader knows (starts with {head[:16]!r}); "
         "supported: PicoQuant PTU, PicoHarp .pt2/.pt3, HydraHarp .ht2/.ht3"
     )
