@@ -164,3 +164,114 @@ def test_cli_lifetime_warns_when_the_model_does_not_fit(data_file, capsys):
     assert code == 0
     assert "warning: the model does not describe these data" in err
     assert "--period" in err
+
+
+# --- hardening: damaged files, fits that fail, pulsed data given to the CW verb -----------------
+
+
+@pytest.fixture(scope="module")
+def cw_file(tmp_path_factory):
+    s, truth = cw_source(6, background_fraction=0.25, duration_s=5e-4)
+    return write_t2_ptu(tmp_path_factory.mktemp("cw") / "cw.ptu", s), truth
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("qdsim: error: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize("verb", [["g2"], ["lifetime"], ["trace"]])
+def test_cli_damaged_photon_file_says_what_is_wrong(pulsed_file, tmp_path, capsys, verb):
+    """A cut or header-damaged photon file: the reader's cause (file, problem), not 'not a
+    photon file' and not a traceback."""
+    path, _ = pulsed_file
+    data = path.read_bytes()
+    n = analysis.io.open_records(path).n_records
+    half = tmp_path / "half.ptu"
+    half.write_bytes(data[: len(data) // 2])
+    code, out, err = run_cli([*verb, half], capsys)
+    assert code == 2
+    line = _one_error_line(err)
+    assert re.search(
+        rf"half\.ptu: truncated PTU file: header says {n} records, the file holds", line
+    )
+    ten = tmp_path / "ten.ptu"
+    ten.write_bytes(data[:10])
+    code, out, err = run_cli([*verb, ten], capsys)
+    assert code == 2
+    assert "ten.ptu: truncated file: it ends at byte 10" in _one_error_line(err)
+    # the record-count tag made an indexed tag (its index field damaged)
+    tag = data.index(b"TTResult_NumberOfRecords")
+    bad = bytearray(data)
+    bad[tag + 35] ^= 0xFF
+    hdr = tmp_path / "hdr.ptu"
+    hdr.write_bytes(bytes(bad))
+    code, out, err = run_cli([*verb, hdr], capsys)
+    assert code == 2
+    assert "hdr.ptu: corrupt header: tag TTResult_NumberOfRecords is indexed" in _one_error_line(
+        err
+    )
+
+
+def test_cli_g2_fit_not_converged_is_no_result(cw_file, capsys):
+    """CW data forced through the pulsed fit with one side peak: the fit stalls. The numbers are
+    marked, the closing line says so, and the exit status is 3."""
+    path, _ = cw_file
+    args = ["g2", path, "--bin", "64ps", "--window", "20ns", "--sigma", "71ps", "--pulsed"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 3, (out, err)
+    assert re.search(r"g2\(0\) = [\d.]+ ± [\d.]+ \(fit\) \(NOT CONVERGED: not a result\)", out)
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("qdsim: error: ") and "the g2 fit did not converge" in last
+    assert "FitWarning" not in err and "Traceback" not in err
+
+
+@pytest.mark.data
+def test_cli_lifetime_fit_not_converged_exits_non_zero(data_file, capsys):
+    ptu = data_file("bischof_hydraharp_v20_t3.ptu")
+    code, out, err = run_cli(["lifetime", ptu, "--fit-period", "--no-profile"], capsys)
+    assert code == 3, (out, err)
+    assert "NOT CONVERGED: not a result" in out
+    assert "the lifetime fit did not converge" in err.strip().splitlines()[-1]
+
+
+def test_cli_g2_notices_pulsed_data(pulsed_file, capsys):
+    """Without --pulsed, a peak train is recognised and analysed with the pulsed model."""
+    path, truth = pulsed_file
+    args = ["g2", path, "--channels", "0", "1", "--bin", "64ps", "--window", "50ns"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert "pulsed excitation: the coincidences form peaks every" in out
+    m = re.search(r"g2\(0\) = ([\d.]+) ± ([\d.]+) \(fit\)", out)
+    assert m and abs(float(m.group(1)) - truth["g2_0"]) < 4 * float(m.group(2)), out
+    assert "tau_r" not in out  # not the CW model
+
+
+def test_cli_g2_cw_is_not_taken_for_pulsed(cw_file, capsys):
+    path, truth = cw_file
+    code, out, err = run_cli(["g2", path, "--window", "100ns", "--sigma", "71ps"], capsys)
+    assert code == 0, err
+    assert "pulsed" not in out and "tau_r = " in out
+
+
+def test_cli_g2_refuses_a_fit_on_too_few_counts_per_bin(cw_file, capsys):
+    path, _ = cw_file
+    code, out, err = run_cli(["g2", path, "--bin", "1ps", "--window", "20ns"], capsys)
+    assert code == 0, err
+    assert re.search(r"fit refused: [\d.]+ coincidences per bin on average", out), out
+    assert "--bin 3ps" in out and "g2(0) =" not in out
+
+
+@pytest.mark.data
+def test_cli_readme_g2_example_gives_a_sensible_number(data_file, capsys):
+    """The README's example: pulsed classical light (area ratio ~1.1), ~2 coincidences per 64 ps
+    bin. The CW model used to lock onto a pulse peak and report g2(0) = 3.12 +- 0.60."""
+    t2 = data_file("bischof_picoharp_v30_t2.ptu")
+    args = ["g2", t2, "--channels", "0", "1", "--bin", "64ps", "--window", "50ns"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert "pulsed excitation" in out
+    m = re.search(r"g2\(0\) = ([\d.]+) ± ([\d.]+) \(raw area ratio\)", out)
+    assert m and 1.0 < float(m.group(1)) < 1.3 and float(m.group(2)) < 0.1, out
+    assert "fit refused" in out and "(fit)" not in out

@@ -285,3 +285,14 @@ def test_ill_posed_input_raises():
         analysis.fit_g2_cw(d, np.ones(d.size - 1))
     with pytest.raises(ValueError, match="uniform"):
         analysis.fit_g2_cw(np.r_[d[:-1], d[-1] + 10], np.ones(d.size) * 10)
+
+
+def test_fit_that_does_not_converge_warns():
+    """CW data through the pulsed model with a single side peak: the fit stalls. It says so with
+    a FitWarning (and `converged=False`), not only in a field nobody reads."""
+    s, _ = cw_source(6, background_fraction=0.25, duration_s=5e-4)
+    h = analysis.g2(s, channels=(0, 1), bin_ps=64, window_ps=20_000, normalize="cw")
+    with pytest.warns(analysis.FitWarning, match="fit_g2_pulsed: the fit did not converge"):
+        r = analysis.fit_g2_pulsed(h, sigma_ps=71)
+    assert not r.converged
+    assert issubclass(analysis.FitWarning, UserWarning)
