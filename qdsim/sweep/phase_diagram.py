@@ -441,7 +441,11 @@ def _device(device: str | None):
 
 
 def _on(dev):
-    return contextlib.nullcontext() if dev is None else jax.default_device(dev)
+    """Run on `dev`; a no-op where it is JAX's default device anyway (entering
+    `jax.default_device` changes the compilation cache key: one needless recompile)."""
+    if dev is None or dev == jax.devices()[0]:
+        return contextlib.nullcontext()
+    return jax.default_device(dev)
 
 
 def _version() -> str:
