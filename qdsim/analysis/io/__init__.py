@@ -7,7 +7,8 @@
 - `read_histogram(path)`: PHU files, PicoQuant ASCII histogram exports, two-column CSV, to one
   `xarray.DataArray` per curve.
 - `FileFormatError` (a `ValueError`): a damaged or unknown file, one line naming it and the
-  problem (`NotAPhotonFileError`: an intact file of another kind); `FileFormatWarning`: a file read only in part (what was skipped, and why).
+  problem (`NotAPhotonFileError`: an intact file of another kind); `FileFormatWarning`: a file
+  read only in part (what was skipped, and why).
 - `count_records(path)`: census of a photon file's records (photons per channel, sync, marker
   and overflow records).
 
