@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     _load_verbs()
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
+        # qdsim's own warnings (records left unread, a fit that did not converge) are shown, once
+        warnings.filterwarnings("default", category=UserWarning, module=r"qdsim(\.|$)")
         try:
             rc = app(args=argv, standalone_mode=False)
             if isinstance(rc, int) and rc:

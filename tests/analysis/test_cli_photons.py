@@ -275,3 +275,18 @@ def test_cli_readme_g2_example_gives_a_sensible_number(data_file, capsys):
     m = re.search(r"g2\(0\) = ([\d.]+) ± ([\d.]+) \(raw area ratio\)", out)
     assert m and 1.0 < float(m.group(1)) < 1.3 and float(m.group(2)) < 0.1, out
     assert "fit refused" in out and "(fit)" not in out
+
+
+def test_cli_records_left_unread_are_one_warning_line(tmp_path, capsys):
+    tr = w.encode_t2(
+        "HydraHarp2T2", [(5, w.PHOTON, 0), (9_000_000, w.PHOTON, 1), (20_000_000, w.PHOTON, 0)]
+    )
+    path = w.write_ptu(
+        tmp_path / "short.ptu", "HydraHarp2T2", tr.records, global_resolution_s=1e-12,
+        number_of_records=2,
+    )  # fmt: skip
+    code, out, err = run_cli(["trace", path, "--bin", "1us"], capsys)
+    assert code == 0, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("qdsim: warning: ") and "short.ptu: the header says 2 records" in err
