@@ -33,6 +33,22 @@ class UserError(Exception):
     """An expected failure: printed as one line, exit status 2."""
 
 
+#: Exit status of a verb whose fit did not converge (its numbers are printed, marked, but are no
+#: result). Expected errors exit with 2.
+EXIT_NOT_CONVERGED = 3
+
+
+def exit_not_converged(file: object, what: str, message: str = "") -> None:
+    """End a verb whose fit did not converge: one `qdsim: error:` line, exit status 3."""
+    why = f" ({message})" if message else ""
+    typer.echo(
+        f"qdsim: error: {file}: the {what} fit did not converge{why}; the numbers above are "
+        "its last iterate, not a result",
+        err=True,
+    )
+    raise typer.Exit(EXIT_NOT_CONVERGED)
+
+
 def _load_verbs() -> None:
     for name in _VERB_MODULES:
         try:

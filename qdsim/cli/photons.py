@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from qdsim.cli._app import UserError, app
+from qdsim.cli._app import UserError, app, exit_not_converged
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -103,10 +103,6 @@ MIN_G2_COUNTS_PER_BIN = 10.0
 #: Complete side peaks (both sides together) a CW-normalised g2 must show to be taken as pulsed.
 MIN_DETECTED_SIDE_PEAKS = 4
 
-#: Exit status of a verb whose fit did not converge (its numbers are printed, marked, but are no
-#: result). Expected errors exit with 2.
-EXIT_NOT_CONVERGED = 3
-
 #: deviance/dof above which a fit is reported as not describing the data (Poisson: ~1 +- few %).
 POOR_FIT_DEVIANCE_DOF = 3.0
 
@@ -131,16 +127,6 @@ def _fit_quietly(fit, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         return fit(*args, **kwargs)
-
-
-def _not_converged(file: Path, what: str, message: str) -> None:
-    """The closing line of a verb whose fit did not converge, and its exit status."""
-    typer.echo(
-        f"qdsim: error: {file}: the {what} fit did not converge ({message}); the numbers above "
-        "are its last iterate, not a result",
-        err=True,
-    )
-    raise typer.Exit(EXIT_NOT_CONVERGED)
 
 
 def _as_pulsed(h: xr.DataArray) -> xr.DataArray | None:
@@ -301,7 +287,7 @@ def g2_command(
 
         _save_plot(plot_g2(h, result, title=f"{file.name}: channels {a} × {b}"), plot)
     if result is not None and not result.converged:
-        _not_converged(file, "g2", result.message)
+        exit_not_converged(file, "g2", result.message)
 
 
 def _print_g2_fit(r: Any, pulsed: bool) -> None:
@@ -553,4 +539,4 @@ def lifetime_command(
 
         _save_plot(plot_decay(r, title=file.name), plot)
     if not r.converged:
-        _not_converged(file, "lifetime", r.message)
+        exit_not_converged(file, "lifetime", r.message)

@@ -25,7 +25,7 @@ from typing import Annotated
 
 import typer
 
-from qdsim.cli._app import UserError, app
+from qdsim.cli._app import UserError, app, exit_not_converged
 
 CSV_COLUMNS = ("field_T", "energy_eV", "sigma_eV", "polarization")
 
@@ -196,3 +196,5 @@ def zeeman(
         fig = plot_zeeman_fan(res, relative=relative, title=f"Zeeman fan: {lines.name}")
         fig.savefig(plot, dpi=150)
         console.print(f"fan plot written to {plot}")
+    if not res.converged:
+        exit_not_converged(lines, "Zeeman")
