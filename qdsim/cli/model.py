@@ -133,9 +133,15 @@ def sweep(
     plot: Path = typer.Option(None, "--plot", help="Also draw the Fig. 3g diagram to this PNG."),
     chunk_points: int = typer.Option(None, help="Points per compiled chunk (default 128)."),
     block_rows: int = typer.Option(
-        None, help="Radii per block (the unit of zarr chunks and resuming; default ~2^18 points)."
+        None, help="Radii per block (the unit of zarr chunks and resuming; default ~2^16 points)."
     ),
     device: str = typer.Option("auto", help="cpu, gpu or auto (a GPU when JAX sees one)."),
+    scheduler: str = typer.Option(
+        None, help="Dask scheduler address (tcp://host:8786): workers solve the blocks."
+    ),
+    workers: int = typer.Option(
+        None, help="Solve the blocks in N local Dask worker processes (a LocalCluster)."
+    ),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Phase-diagram sweep over radius and composition (emission energy vs dark-bright)."""
@@ -150,7 +156,13 @@ def sweep(
     }
     if device not in ("cpu", "gpu", "auto"):
         raise UserError(f"--device: expected cpu, gpu or auto, got {device!r}")
-    for flag, v in (("--chunk-points", chunk_points), ("--block-rows", block_rows)):
+    if scheduler is not None and workers is not None:
+        raise UserError("--scheduler and --workers: give one or the other")
+    for flag, v in (
+        ("--chunk-points", chunk_points),
+        ("--block-rows", block_rows),
+        ("--workers", workers),
+    ):
         if v is not None and v < 1:
             raise UserError(f"{flag}: must be >= 1, got {v}")
     try:
@@ -170,6 +182,8 @@ def sweep(
         chunk_points=chunk_points,
         block_rows=block_rows,
         device=device,
+        scheduler=scheduler,
+        workers=workers,
         **extra,
     )
     n = int(np.prod(list(ds.sizes.values())))

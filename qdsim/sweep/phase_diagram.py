@@ -15,6 +15,7 @@ import json
 import os
 import platform
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,9 +46,9 @@ _FLOAT_FIELDS = tuple(f for f in SphereSolution._fields if f != "status")
 #: curvature of the guess error around them. Results are the same to the Newton tolerance
 #: (tests/sweep).
 _TWO_PASS_MIN_POINTS = 4096
-#: Points per block (default `block_rows`): grids up to 512 x 512 are one block. Two passes run
+#: Points per block (default `block_rows`): grids up to 256 x 256 are one block. Two passes run
 #: per block; a zarr sweep holds one block's inputs and results at a time.
-_BLOCK_POINTS = 1 << 18
+_BLOCK_POINTS = 1 << 16
 _COARSE_STRIDE = 4
 _OVERRIDE_UNITS = {"f_v": "1", "bowing_Eg": "eV", "mass_ratio": "1"}
 _OVERRIDE_NAMES = {
@@ -94,23 +95,28 @@ def _solve_chunk(values, inputs, *, keys, config: SolverConfig, with_mass_ratio:
 
 def _solve_points(values, inputs, *, keys, chunk, config, with_mr, report, done0=0):
     """Solve the points in the columns of `inputs` (6, m) chunk by chunk, `_IN_FLIGHT` chunks
-    dispatched ahead. Returns ((fields + 1, m) floats, (m,) status)."""
+    dispatched ahead (the last chunk padded with copies of the last point). Returns
+    ((fields + 1, m) floats, (m,) status), filled in place chunk by chunk."""
     m = inputs.shape[1]
     n_chunks = -(-m // chunk)
-    pad = n_chunks * chunk - m
-    inputs = np.concatenate([inputs, np.repeat(inputs[:, -1:], pad, axis=1)], axis=1)
-    floats, status, pending = [], [], []
+    floats = np.empty((len(_FLOAT_FIELDS) + 1, m))
+    status = np.empty(m, dtype=np.int32)
+    pending = []
 
     def collect():
         i, (f, st) = pending.pop(0)
-        floats.append(np.asarray(f))
-        status.append(np.asarray(st))
-        report(done0 + min((i + 1) * chunk, m))
+        k = min(chunk, m - i * chunk)
+        floats[:, i * chunk : i * chunk + k] = np.asarray(f)[:, :k]
+        status[i * chunk : i * chunk + k] = np.asarray(st)[:k]
+        report(done0 + i * chunk + k)
 
     for i in range(n_chunks):
+        part = inputs[:, i * chunk : (i + 1) * chunk]
+        if part.shape[1] < chunk:
+            part = np.concatenate([part, np.repeat(part[:, -1:], chunk - part.shape[1], 1)], 1)
         res = _solve_chunk(
             values,
-            jnp.asarray(inputs[:, i * chunk : (i + 1) * chunk], dtype=jnp.float64),
+            jnp.asarray(part, dtype=jnp.float64),
             keys=keys,
             config=config,
             with_mass_ratio=with_mr,
@@ -120,7 +126,7 @@ def _solve_points(values, inputs, *, keys, chunk, config, with_mr, report, done0
             collect()
     while pending:
         collect()
-    return np.concatenate(floats, axis=1)[:, :m], np.concatenate(status)[:m]
+    return floats, status
 
 
 def _coarse_axes(shape) -> list[np.ndarray] | None:
@@ -215,6 +221,8 @@ def phase_diagram(
     store: str | os.PathLike | None = None,
     block_rows: int | None = None,
     device: str | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> xr.Dataset:
     """Solve the default (or given) system on the grid radius_nm x x and return a Dataset.
 
@@ -236,10 +244,15 @@ def phase_diagram(
       store made with another grid, config, chunking or material set is refused); `*.nc` writes
       netCDF (h5netcdf) at the end, atomically. Another suffix is a ValueError. The path is
       checked before any work.
-    - `block_rows`: radii per block (default: about 2^18 points per block). A block is the unit
+    - `block_rows`: radii per block (default: about 2^16 points per block). A block is the unit
       of the two-pass solve, of the zarr chunks and of resuming; memory use of a zarr sweep
       grows with the block, not with the grid.
     - `device`: None (JAX's default), "cpu", "gpu" or "auto" (a GPU when JAX sees one).
+    - `scheduler`: a Dask scheduler address ("tcp://host:8786"), or `workers`: a number of
+      local worker processes (a `dask.distributed.LocalCluster`): blocks are solved by the
+      workers (each compiles once), which write their regions into the zarr `store` (it must be
+      on storage every worker sees); the client marks blocks done and shows progress. Results
+      are identical to a local run. Needs `pip install "qdsim[distributed]"`.
 
     **Returns:** `xarray.Dataset` with dims `radius` (nm), `x` (and any array-valued override);
     variables `emission_energy`, `dark_bright_splitting`, `exchange_free_energy`,
@@ -252,6 +265,10 @@ def phase_diagram(
     from qdsim.materials.loader import load_system  # noqa: PLC0415
     from qdsim.sweep import store as _store
 
+    if scheduler is not None and workers is not None:
+        raise ValueError("give either scheduler (an address) or workers (a number), not both")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     fmt = None if store is None else _store.check_output(store)
     system = load_system() if system is None else system
     axes = {
@@ -351,36 +368,52 @@ def phase_diagram(
 
     report = _progress_callback(progress, n)
     keys = tuple(system.values)
-    field_of = {name: _FLOAT_FIELDS.index(q.field) for name, q in QUANTITIES.items()}
+    spec = _BlockSpec(
+        axes=axes,
+        scalars=scalars,
+        keys=keys,
+        values=np.asarray([system.values[k] for k in keys], dtype=np.float64),
+        config=config,
+        chunk=chunk,
+        with_mr=with_mr,
+        two_pass=two_pass,
+        blocks=tuple((b.start, b.stop) for b in blocks),
+        device=device,
+        store=None if sink is None else os.path.abspath(store),
+    )
+    todo = [i for i in range(len(blocks)) if not done[i]]
     base = int(sum(row * (b.stop - b.start) for b, d in zip(blocks, done, strict=True) if d))
     if base:
         report(base)
-    with float64(), _on(dev):
-        values = jnp.asarray([system.values[k] for k in keys], dtype=jnp.float64)
-        for i, b in enumerate(blocks):
-            if done[i]:
-                continue
-            block_axes = [axes["radius"][b], *list(axes.values())[1:]]
-            block_shape = tuple(a.size for a in block_axes)
-            solve = functools.partial(
-                _solve_points,
-                keys=keys,
-                chunk=chunk,
-                config=config,
-                with_mr=with_mr,
-                report=functools.partial(_offset_report, report, base),
-            )
-            floats, status = _solve_block(
-                solve, values, block_axes, axes, scalars, block_shape, two_pass
-            )
-            data = {name: floats[j].reshape(block_shape) for name, j in field_of.items()}
-            data["status"] = status.reshape(block_shape).astype(np.int32)
+
+    def finished(i, data):
+        """Record block i: mark it done in the store (written by whoever solved it) or keep
+        its arrays."""
+        if sink is not None:
+            sink.mark_done(i)
+        else:
+            for name, v in data.items():
+                out[name][blocks[i]] = v
+
+    if scheduler is not None or workers is not None:
+        from qdsim.sweep.distributed import run_blocks
+
+        run_blocks(
+            spec,
+            todo,
+            scheduler=scheduler,
+            workers=workers,
+            finished=finished,
+            report=report,
+            done0=base,
+        )
+    else:
+        for i in todo:
+            data = _block_data(spec, i, report=functools.partial(_offset_report, report, base))
             if sink is not None:
-                sink.write_block(i, b, data)
-            else:
-                for name, v in data.items():
-                    out[name][b] = v
-            base += floats.shape[1]
+                sink.write_block(i, blocks[i], data)
+            finished(i, data)
+            base += row * (blocks[i].stop - blocks[i].start)
     report(None)
 
     if sink is not None:
@@ -400,6 +433,61 @@ def phase_diagram(
 
 def _offset_report(report, base, done):
     report(base + done)
+
+
+class _BlockSpec(NamedTuple):
+    """Everything a process needs to solve any block of a sweep (picklable: NumPy arrays,
+    numbers, the static config), so that Dask workers solve blocks as the local loop does."""
+
+    axes: dict
+    scalars: dict
+    keys: tuple
+    values: np.ndarray
+    config: SolverConfig
+    chunk: int
+    with_mr: bool
+    two_pass: bool | None
+    blocks: tuple
+    device: str | None
+    store: str | None
+
+
+def _block_data(spec: _BlockSpec, i: int, report=None) -> dict[str, np.ndarray]:
+    """Solve block `i` of `spec`: {variable name: array of the block's shape}."""
+    r0, r1 = spec.blocks[i]
+    block_axes = [spec.axes["radius"][r0:r1], *list(spec.axes.values())[1:]]
+    block_shape = tuple(a.size for a in block_axes)
+    solve = functools.partial(
+        _solve_points,
+        keys=spec.keys,
+        chunk=spec.chunk,
+        config=spec.config,
+        with_mr=spec.with_mr,
+        report=report or (lambda done: None),
+    )
+    with float64(), _on(_device(spec.device)):
+        values = jnp.asarray(spec.values, dtype=jnp.float64)
+        floats, status = _solve_block(
+            solve, values, block_axes, spec.axes, spec.scalars, block_shape, spec.two_pass
+        )
+    data = {
+        name: floats[_FLOAT_FIELDS.index(q.field)].reshape(block_shape)
+        for name, q in QUANTITIES.items()
+    }
+    data["status"] = status.reshape(block_shape).astype(np.int32)
+    return data
+
+
+def _solve_and_write(spec: _BlockSpec, i: int):
+    """A Dask task: solve block `i`; with a store, write its region there (the client marks it
+    done) and return (i, None), else return (i, data)."""
+    data = _block_data(spec, i)
+    if spec.store is None:
+        return i, data
+    from qdsim.sweep.store import ZarrSweepStore
+
+    ZarrSweepStore.write_region(spec.store, slice(*spec.blocks[i]), data)
+    return i, None
 
 
 def _solve_block(solve, values, block_axes, axes, scalars, block_shape, two_pass):

@@ -240,7 +240,19 @@ class ZarrSweepStore:
         """Write one block's region of every variable, then mark the block done."""
         for name, values in data.items():
             self.group[name][rows] = values
+        self.mark_done(i)
+
+    def mark_done(self, i: int) -> None:
+        """Record block `i` as written (after its data, never before)."""
         self._done[i] = 1
+
+    @staticmethod
+    def write_region(path, rows: slice, data: dict[str, np.ndarray]) -> None:
+        """Write a block's region into the store at `path` without marking it (a Dask worker:
+        the client marks it once the task has returned)."""
+        group = _zarr().open_group(path, mode="r+")
+        for name, values in data.items():
+            group[name][rows] = values
 
     def read_status(self, rows: slice) -> np.ndarray:
         return np.asarray(self.group["status"][rows])
