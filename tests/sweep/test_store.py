@@ -131,6 +131,12 @@ def test_sigkill_then_rerun_is_bit_identical(ref, tmp_path, kill_after, monkeypa
     assert 0 < done.sum() < done.size
     with xr.open_dataset(store, engine="zarr", consolidated=False) as partial:
         assert partial.attrs["failed_points"] == -1  # marked unfinished
+        assert (partial.status.values == -1).any()  # unsolved points say so
+    from qdsim.cli import main
+
+    with pytest.raises(SystemExit) as exc:  # `qdsim plot` refuses an unfinished store
+        main(["plot", str(store), "-o", str(tmp_path / "fig.png")])
+    assert exc.value.code == 2 and not (tmp_path / "fig.png").exists()
     seen = []
     calls = []
     solve = pd._solve_points
