@@ -28,6 +28,8 @@ _LAZY = {
     "phase_diagram": ("qdsim.sweep.phase_diagram", "phase_diagram"),
     "load_system": ("qdsim.materials.loader", "load_system"),
     "System": ("qdsim.materials.loader", "System"),
+    "place": ("qdsim.placement", "place"),
+    "placement": ("qdsim.placement", None),
 }
 
 

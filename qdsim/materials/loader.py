@@ -70,6 +70,7 @@ class System:
     values: dict[str, float]
     entries: tuple[dict[str, Any], ...] = field(repr=False)
     sha256: dict[str, str] = field(repr=False)
+    priors: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def uncalibrated(self) -> tuple[str, ...]:
@@ -246,4 +247,5 @@ def load_system(
         values=values,
         entries=tuple(entries),
         sha256=hashes,
+        priors=system["priors"],
     )

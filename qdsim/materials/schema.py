@@ -8,7 +8,9 @@ File kinds (see materials/README.md):
   `[params.f_v]` (valence-band share of the gap difference, 0..1).
 - `system`: `dot` (alloy name), `matrix` (material name) and `[params.<name>]` for the
   exchange/optical constants dSR_x0, dSR_x1, hwLT_x0, hwLT_x1 (eV), eps_bg_in, eps_bg_out (1,
-  0 = use eps_eff) and optionally g_X (1).
+  0 = use eps_eff) and optionally g_X (1); optionally `[priors.<name>]` for the placement and
+  calibration priors (`qdsim.placement`) of the dot size and composition (`diameter`, `x`) and
+  of the uncalibrated constants (`dSR`, `hwLT`, `f_v`, `bowing_Eg`, `mass_ratio`).
 
 Every number is a table with `value`, `unit`, `source`, `status` and optionally
 `uncalibrated` (bool) and `note`.
@@ -59,8 +61,31 @@ _SYSTEM = {
 _TOP = {
     "material": {"schema", "name", "kind", "temperature_K", "params"},
     "alloy": {"schema", "name", "kind", "x0", "x1", "bowing", "params"},
-    "system": {"schema", "name", "kind", "dot", "matrix", "temperature_K", "params", "description"},
+    "system": {
+        "schema",
+        "name",
+        "kind",
+        "dot",
+        "matrix",
+        "temperature_K",
+        "params",
+        "description",
+        "priors",
+    },
 }
+#: Prior tables of a system file: name -> unit of `center`, `width`, `low`, `high` (the width of
+#: a lognormal is the standard deviation of the natural log, unitless).
+PRIOR_UNITS = {
+    "diameter": "nm",
+    "x": "1",
+    "dSR": "eV",
+    "hwLT": "eV",
+    "f_v": "1",
+    "bowing_Eg": "eV",
+    "mass_ratio": "1",
+}
+PRIOR_KINDS = ("normal", "lognormal", "uniform")
+_PRIOR_KEYS = {"kind", "center", "width", "low", "high", "unit", "source", "status", "note"}
 
 
 def _err(path: str, key: str, problem: str) -> MaterialsError:
@@ -158,4 +183,54 @@ def validate_document(doc: dict, path: str, kind: str | None = None) -> dict:
         out["dot"], out["matrix"] = doc["dot"], doc["matrix"]
         out["params"] = _table(path, doc, "params", _SYSTEM)
         out["description"] = str(doc.get("description", ""))
+        out["priors"] = _priors(path, doc.get("priors", {}))
+    return out
+
+
+def _priors(path: str, raw: Any) -> dict[str, dict]:
+    """Validate `[priors.<name>]` tables: kind normal (center, width; optional low/high
+    truncation), lognormal (center = median > 0, width = sd of ln) or uniform (low, high)."""
+    if not isinstance(raw, dict):
+        raise _err(path, "priors", "must be a table")
+    out = {}
+    for name, e in raw.items():
+        key = f"priors.{name}"
+        if name not in PRIOR_UNITS:
+            raise _err(path, key, f"unknown prior; allowed: {sorted(PRIOR_UNITS)}")
+        if not isinstance(e, dict):
+            raise _err(path, key, "must be a table with kind, unit, source, status")
+        unknown = set(e) - _PRIOR_KEYS
+        if unknown:
+            raise _err(
+                path, key, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(_PRIOR_KEYS)}"
+            )
+        for f in ("kind", "unit", "source", "status"):
+            if f not in e:
+                raise _err(path, key, f"missing '{f}'")
+        if e["kind"] not in PRIOR_KINDS:
+            raise _err(path, key, f"kind must be one of {PRIOR_KINDS}, got {e['kind']!r}")
+        if e["unit"] != PRIOR_UNITS[name]:
+            raise _err(path, key, f"unit must be {PRIOR_UNITS[name]!r}, got {e['unit']!r}")
+        if not isinstance(e["source"], str) or not e["source"].strip():
+            raise _err(path, key, "source must be a non-empty string (where the width comes from)")
+        if e["status"] not in STATUS_WORDS:
+            raise _err(path, key, f"status must be one of {STATUS_WORDS}, got {e['status']!r}")
+        nums = {}
+        for f in ("center", "width", "low", "high"):
+            if f in e:
+                v = e[f]
+                if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                    raise _err(path, f"{key}.{f}", f"must be a finite number, got {v!r}")
+                nums[f] = float(v)
+        need = {"uniform": ("low", "high"), "normal": ("width",), "lognormal": ("width",)}
+        for f in need[e["kind"]]:
+            if f not in nums:
+                raise _err(path, key, f"a {e['kind']} prior needs '{f}'")
+        if "width" in nums and not nums["width"] > 0:
+            raise _err(path, f"{key}.width", f"must be > 0, got {nums['width']}")
+        if e["kind"] == "lognormal" and "center" in nums and not nums["center"] > 0:
+            raise _err(path, f"{key}.center", "the median of a lognormal prior must be > 0")
+        if "low" in nums and "high" in nums and not nums["low"] < nums["high"]:
+            raise _err(path, key, f"low ({nums['low']}) must be below high ({nums['high']})")
+        out[name] = dict(e, **nums)
     return out
