@@ -106,9 +106,9 @@ def place(
     config: SolverConfig = SolverConfig(),
     grid: _grid.GridSpec | None = None,
     cache=None,
-    num_samples: int = 4000,
+    num_samples: int | None = None,
     num_chains: int = 4,
-    num_warmup: int = 400,
+    num_warmup: int = 300,
     seed: int = 0,
     progress: bool = False,
     name: str = "dot",
@@ -133,8 +133,8 @@ def place(
     - `diameter_prior_nm=(lo, hi)`, `x_prior=(lo, hi)`, `fix={nuisance: value}`: overrides.
     - `model_error`: dict overriding `MODEL_ERROR` (energy_eV in eV; the others relative).
     - `grid`: `GridSpec` of the grid engine; `cache`: table directory (False: no files).
-    - `num_samples`: posterior draws returned (grid) or per chain (NUTS: num_samples //
-      num_chains each), `num_chains`, `num_warmup`, `seed`.
+    - `num_samples`: posterior draws returned (default: grid 4000; NUTS 1000 in all, split over
+      `num_chains` chains run one after the other), `num_warmup` (NUTS, per chain), `seed`.
 
     **Returns:** `Placement` (diameter_nm, diameter_interval_nm, x, x_interval, degenerate,
     explanation, samples, to_dataset()).
@@ -156,6 +156,8 @@ def place(
     fixed = {k: float(v) for k, v in dict(fix or {}).items()}
     data = _data(meas, quantum_yield)
     spec = grid or _grid.GridSpec()
+    if num_samples is None:
+        num_samples = 4000 if method == "grid" else 1000
 
     if method == "grid":
         table = _grid.load_table(

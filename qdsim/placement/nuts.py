@@ -95,7 +95,7 @@ def run_nuts(
     config,
     *,
     fixed=None,
-    num_warmup=400,
+    num_warmup=300,
     num_samples=500,
     num_chains=4,
     seed=0,
@@ -187,7 +187,7 @@ def run_nuts(
             model,
             dense_mass=True,
             target_accept_prob=0.9,
-            max_tree_depth=8,
+            max_tree_depth=7,
             init_strategy=init_to_value(values=constrained[0]),
         )
         mcmc = MCMC(
