@@ -29,6 +29,7 @@ _LAZY = {
     "load_system": ("qdsim.materials.loader", "load_system"),
     "System": ("qdsim.materials.loader", "System"),
     "place": ("qdsim.placement", "place"),
+    "calibrate": ("qdsim.placement", "calibrate"),
     "placement": ("qdsim.placement", None),
 }
 

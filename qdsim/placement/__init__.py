@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from qdsim.placement.api import MODEL_ERROR as MODEL_ERROR
 from qdsim.placement.api import place as place
+from qdsim.placement.calibrate import Calibration as Calibration
+from qdsim.placement.calibrate import calibrate as calibrate
 from qdsim.placement.grid import GridSpec as GridSpec
 from qdsim.placement.measurements import Measurement as Measurement
 from qdsim.placement.measurements import PlacementError as PlacementError
@@ -19,6 +21,8 @@ from qdsim.placement.result import Placement as Placement
 
 __all__ = [
     "MODEL_ERROR",
+    "Calibration",
+    "calibrate",
     "GridSpec",
     "Measurement",
     "Placement",
