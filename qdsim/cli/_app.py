@@ -19,7 +19,7 @@ app = typer.Typer(
 _STATE = {"debug": False}
 
 # Verb modules; each defines its commands with @app.command on the shared `app`.
-_VERB_MODULES = ("model", "trace", "photons", "zeeman")
+_VERB_MODULES = ("model", "trace", "photons", "zeeman", "place")
 
 
 @app.callback()

@@ -304,12 +304,20 @@ def plot_cmd(
         help="Draw a map of this variable over (radius, x) instead of the Fig. 3g diagram, "
         "with points without a bound exciton hatched (e.g. --map dark_bright_splitting).",
     ),
+    dots: Path = typer.Option(
+        None,
+        "--dots",
+        help="Overlay placed dots from `qdsim place -o` (netCDF): their posterior-predictive "
+        "regions on the Fig. 3g diagram, or their (x, diameter) medians, 68 % intervals and "
+        "regions on a --map.",
+    ),
 ) -> None:
     """Draw the Fig. 3g diagram (emission energy vs dark-bright splitting) or a map of any
     variable from a sweep file (a panel per value of any extra dim)."""
-    from qdsim.plotting.phase import plot_map, plot_phase_panels
+    from qdsim.plotting.phase import PAPER_DOTS, plot_map, plot_phase_panels
 
     _check_writable(output, "--output")
+    placed = None if dots is None else _open_placements(dots)
     with _open_sweep(dataset) as ds:
         sub = _select(ds, select or [], dataset)
         try:
@@ -320,12 +328,33 @@ def plot_cmd(
                         f"{', '.join(sorted(sub.data_vars))}"
                     )
                 keep = [map_var] + (["status"] if map_var != "status" else [])
-                plot_map(sub[keep].load(), map_var, path=output)
+                fig = plot_map(sub[keep].load(), map_var)
             else:
-                plot_phase_panels(_load_for_plot(sub), path=output)
+                marks = () if placed is not None else PAPER_DOTS
+                fig = plot_phase_panels(_load_for_plot(sub), dots=marks)
+            if placed is not None:
+                from qdsim.plotting.placement import overlay_figure
+
+                overlay_figure(fig, placed, "size" if map_var is not None else "energy")
+            fig.savefig(output, dpi=150 if len(fig.axes) <= 2 else 130)
         except ValueError as exc:
             raise UserError(str(exc)) from None
     typer.echo(f"wrote {output}")
+
+
+def _open_placements(path: Path):
+    """The Dataset written by `qdsim place -o`, in memory; one-line errors."""
+    import xarray as xr
+
+    if not path.exists():
+        raise UserError(f"--dots {path}: no such file")
+    try:
+        ds = xr.load_dataset(path, engine="h5netcdf")
+    except Exception as exc:
+        raise UserError(f"--dots {path}: cannot be read as netCDF ({exc})") from None
+    if "dot" not in ds.dims or not {"diameter", "x", "emission_energy"} <= set(ds.data_vars):
+        raise UserError(f"--dots {path}: not a placement file written by `qdsim place -o`")
+    return ds
 
 
 def _open_sweep(path: Path):
