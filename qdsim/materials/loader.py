@@ -134,6 +134,14 @@ class System:
                 f"  {e['file']:<22} {e['key']:<24} {e['value']:>10.6g} {e['unit']:<3} "
                 f"[{e['status']}]{flag}\n      {e['source']}"
             )
+        for name, pr in self.priors.items():
+            body = ", ".join(
+                f"{k} {pr[k]:g}" for k in ("center", "width", "low", "high") if k in pr
+            )
+            lines.append(
+                f"  prior {name:<16} {pr['kind']}: {body} {pr['unit']} [{pr['status']}]\n"
+                f"      {pr['source']}"
+            )
         return "\n".join(lines)
 
 

@@ -184,6 +184,11 @@ def place(
     else:
         from qdsim.placement.nuts import run_nuts
 
+        # the same reachable-range check as the grid engine, on a small cached table
+        reach_spec = _grid.GridSpec(n_radius=64, n_x=48, n_slices=4, n_exchange=8)
+        small = _grid.load_table(system, priors, reach_spec, config, fixed=fixed, cache=cache)
+        _check_reach(meas, data, err, _grid.reach(small, priors, reach_spec, fixed))
+
         draws, diagnostics = run_nuts(
             system,
             priors,

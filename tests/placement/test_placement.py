@@ -295,3 +295,13 @@ def test_grid_and_nuts_agree_on_the_same_problem():
     for var in ("diameter", "x"):
         width = np.diff(g.samples[var].quantile([0.15865, 0.84135]).values)[0]
         assert abs(float(g.samples[var].median()) - float(n.samples[var].median())) < 0.1 * width
+
+
+def test_nuts_refuses_unreachable_energy_like_the_grid(table_cache):
+    with pytest.raises(PlacementError, match=r"energy_eV = 2\.6 eV .* reachable"):
+        place(energy_eV=(2.6, 5e-4), method="nuts", cache=table_cache)
+
+
+def test_describe_lists_the_priors_with_sources():
+    text = qdsim.load_system().describe()
+    assert "prior diameter" in text and "TEM" in text and "prior hwLT" in text
