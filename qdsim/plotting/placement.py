@@ -72,10 +72,13 @@ def _density_levels(h: np.ndarray, levels: Sequence[float]) -> list[float]:
     return out
 
 
-def credible_regions(ax, u, v, color, *, logv: bool = False, bins: int = 60, label=None):
-    """Filled 68 % and 95 % highest-density regions of the draws (u, v) (2-D histogram smoothed
-    by one bin). `logv`: v is histogrammed in log10 (for a log axis). Falls back to a scatter
-    when the draws are too few or too concentrated for a histogram."""
+def credible_regions(
+    ax, u, v, color, *, logv: bool = False, bins: int = 60, label=None, fill: bool = True
+):
+    """68 % and 95 % highest-density regions of the draws (u, v) (2-D histogram smoothed by one
+    bin): filled, or (`fill=False`) outlined, 68 % solid and 95 % dotted. `logv`: v is
+    histogrammed in log10 (for a log axis). Falls back to a scatter when the draws are too few
+    or too concentrated for a histogram. Returns the (68 %) upper edge of v drawn."""
     from scipy.ndimage import gaussian_filter
 
     u, v = np.asarray(u, float), np.asarray(v, float)
@@ -84,7 +87,7 @@ def credible_regions(ax, u, v, color, *, logv: bool = False, bins: int = 60, lab
     vv = np.log10(v) if logv else v
     if len(u) < 50 or np.ptp(u) == 0 or np.ptp(vv) == 0:
         ax.scatter(u, v, s=4, color=color, alpha=0.4, label=label)
-        return
+        return float(np.max(v)) if len(v) else float("nan")
     lo_u, hi_u = np.quantile(u, [0.001, 0.999])
     lo_v, hi_v = np.quantile(vv, [0.001, 0.999])
     pu, pv = 0.15 * (hi_u - lo_u) + 1e-12, 0.15 * (hi_v - lo_v) + 1e-12
@@ -95,50 +98,101 @@ def credible_regions(ax, u, v, color, *, logv: bool = False, bins: int = 60, lab
     th = _density_levels(h, LEVELS)
     cu, cv = 0.5 * (eu[1:] + eu[:-1]), 0.5 * (ev[1:] + ev[:-1])
     cv_plot = 10**cv if logv else cv
-    ax.contourf(cu, cv_plot, h.T, levels=[th[0], np.inf], colors=[color], alpha=0.18)
-    ax.contourf(cu, cv_plot, h.T, levels=[th[1], np.inf], colors=[color], alpha=0.35)
-    ax.contour(cu, cv_plot, h.T, levels=th, colors=[color], linewidths=[0.8, 1.4])
+    if fill:
+        ax.contourf(cu, cv_plot, h.T, levels=[th[0], np.inf], colors=[color], alpha=0.18)
+        ax.contourf(cu, cv_plot, h.T, levels=[th[1], np.inf], colors=[color], alpha=0.35)
+        ax.contour(cu, cv_plot, h.T, levels=th, colors=[color], linewidths=[0.8, 1.4])
+    else:
+        ax.contour(
+            cu,
+            cv_plot,
+            h.T,
+            levels=th,
+            colors=[color],
+            linewidths=[1.0, 1.6],
+            linestyles=[":", "-"],
+        )
     if label is not None:
         ax.plot([], [], color=color, lw=6, alpha=0.5, label=label)
+    inside = np.any(h >= th[0], axis=0)  # v bins holding part of the 95 % region
+    return float(cv_plot[np.flatnonzero(inside)[-1]]) if inside.any() else float(np.max(v))
 
 
-def overlay_dots_energy(ax, dots, *, colors=None, labels: bool = True):
-    """Each dot's posterior-predictive (emission energy, splitting in meV) 68/95 % regions and
-    its measurement (star, with error bars where a splitting was measured) on a Fig. 3g axis."""
+def _measured(dots) -> list[dict[str, tuple[float, float]]]:
+    """Per dot: {quantity: (value, sigma)} of what was measured (eV, s)."""
+    if hasattr(dots, "dims") and "dot" in getattr(dots, "dims", ()):
+        out = []
+        for k in range(dots.sizes["dot"]):
+            m = {}
+            for q in ("energy_eV", "dark_bright_eV", "lifetime_s"):
+                v = f"measured_{q}"
+                if v in dots and np.isfinite(float(dots[v][k])):
+                    m[q] = (float(dots[v][k]), float(dots[f"{v}_err"][k]))
+            out.append(m)
+        return out
+    return [dict(p.measurements) for p in dots]
+
+
+def overlay_dots_energy(ax, dots, *, colors=None, labels: bool = True, fill=None):
+    """Each dot's posterior-predictive (emission energy, splitting in meV) 68/95 % regions on a
+    Fig. 3g axis, labelled at their top, and its measurement (star with error bars) where both
+    energy and splitting were measured. `fill`: filled regions (default: for up to 3 dots)."""
     items = dot_draws(dots)
+    meas = _measured(dots)
     colors = colors or _colors(len(items))
+    fill = len(items) <= 3 if fill is None else fill
     logy = ax.get_yscale() == "log"
-    for (name, d), c in zip(items, colors, strict=True):
+    for (name, d), m, c in zip(items, meas, colors, strict=True):
         e, s = d["emission_energy"], d["dark_bright_splitting"] * 1e3
-        credible_regions(ax, e, s, c, logv=logy, label=f"{name} (68/95 %)")
+        top = credible_regions(ax, e, s, c, logv=logy, fill=fill)
         k = np.isfinite(e) & np.isfinite(s) & ((s > 0) if logy else True)
-        me = float(np.median(e[k]))
-        ms = float(np.exp(np.median(np.log(s[k])))) if logy else float(np.median(s[k]))
-        if labels:
+        if "energy_eV" in m and "dark_bright_eV" in m:
+            ax.errorbar(
+                m["energy_eV"][0],
+                m["dark_bright_eV"][0] * 1e3,
+                xerr=m["energy_eV"][1],
+                yerr=m["dark_bright_eV"][1] * 1e3,
+                fmt="*",
+                ms=12,
+                color=c,
+                mec="k",
+                zorder=7,
+            )
+        if labels and k.any():
+            lo_e, hi_e = np.quantile(e[k], [0.025, 0.975])
+            lo_s, hi_s = np.quantile(s[k], [0.025, 0.975])
+            x0, x1 = ax.get_xlim()
+            tall = (hi_e - lo_e) < 0.03 * (x1 - x0) and hi_s > 4 * max(lo_s, 1e-12)
             ax.annotate(
                 name,
-                (me, ms),
-                xytext=(6, 6),
+                (float(np.median(e[k])), top),
+                xytext=(0, 3),
                 textcoords="offset points",
-                fontsize=9,
+                rotation=90 if tall else 0,
+                ha="center",
+                va="bottom",
+                fontsize=8,
                 color=c,
                 weight="bold",
-                zorder=6,
+                zorder=8,
                 path_effects=[_halo(2.5)],
             )
     return ax
 
 
-def overlay_dots_size(ax, dots, *, colors=None, regions: bool = True):
+def overlay_dots_size(ax, dots, *, colors=None, regions: bool = True, fill=None, labels=None):
     """Each dot's posterior 68/95 % regions in the (x, diameter) plane (x horizontal) and its
-    median with 68 % intervals as error bars."""
+    median with 68 % intervals as error bars. `fill`, `labels` (text beside each median):
+    default on for up to 3 dots (a legend names them otherwise)."""
     items = dot_draws(dots)
     colors = colors or _colors(len(items))
+    fill = len(items) <= 3 if fill is None else fill
+    labels = len(items) <= 3 if labels is None else labels
     logy = ax.get_yscale() == "log"
     for (name, d), c in zip(items, colors, strict=True):
         x, dia = d["x"], d["diameter"]
         if regions:
-            credible_regions(ax, x, dia, c, logv=logy)
+            credible_regions(ax, x, dia, c, logv=logy, fill=fill)
         xl, xm, xh = np.quantile(x, [0.15865, 0.5, 0.84135])
         dl, dm, dh = np.quantile(dia, [0.15865, 0.5, 0.84135])
         bars = ax.errorbar(
@@ -157,6 +211,8 @@ def overlay_dots_size(ax, dots, *, colors=None, regions: bool = True):
         )
         for line in bars.lines[2]:  # a white halo keeps the bars visible on a colour map
             line.set_path_effects([_halo(3.5)])
+        if not labels:
+            continue
         ax.annotate(
             name,
             (xm, dm),
@@ -211,9 +267,13 @@ def plot_placements(dots, phase=None, *, path=None, title: str | None = None):
         ax1.set_ylabel("dark-bright splitting (meV)")
         ax1.grid(True, which="both", alpha=0.25)
     overlay_dots_energy(ax1, dots, colors=colors)
+    lo, hi = ax1.get_ylim()
+    ax1.set_ylim(lo, hi * 6 if ax1.get_yscale() == "log" else hi + 0.3 * (hi - lo))
     ax1.set_title(
-        "posterior predictive of each dot (68 / 95 % regions) on the model's phase diagram\n"
-        "solid: constant x (size varies); dashed: constant diameter",
+        "posterior predictive of each dot (68 / 95 % regions"
+        + ("" if len(items) <= 3 else ": solid / dotted")
+        + "; stars: measured)\nmodel lines: constant x (solid colours), constant diameter "
+        "(dashed grey)",
         fontsize=10,
     )
     overlay_dots_size(ax2, dots, colors=colors)
@@ -226,7 +286,11 @@ def plot_placements(dots, phase=None, *, path=None, title: str | None = None):
     ax2.grid(True, which="both", alpha=0.25)
     lo, hi = ax2.get_xlim()
     ax2.set_xlim(max(lo, -0.02), min(hi, 1.02))
-    ax2.set_title("posterior: median, 68 % intervals, 68 / 95 % regions", fontsize=10)
+    ax2.set_title(
+        "posterior: median, 68 % intervals, 68 / 95 % regions"
+        + ("" if len(items) <= 3 else " (solid / dotted)"),
+        fontsize=10,
+    )
     ax2.legend(fontsize=8, loc="best")
     if title:
         fig.suptitle(title, fontsize=12)
