@@ -267,9 +267,21 @@ def corner_path(plot: Path, name: str) -> Path:
     return plot.with_name(f"{plot.stem}_{safe}_corner{plot.suffix or '.png'}")
 
 
-@app.command("place")
+_HELP = (
+    "Place measured dots: posterior over each dot's diameter and Br fraction x (68 % "
+    "intervals), from energies, splittings, lifetimes, photon files and Zeeman line tables.\n\n"
+    'DOTS_FILE has one \\[\\[dot]] table per dot: name = "dot 3" and any of energy_eV, '
+    'dark_bright_eV, lifetime_s = \\[value, 1-sigma] (eV, eV, s); ptu = "file.ptu" (T3 photon '
+    'file: lifetime fit and g2(0); irf = "irf.phu", channels = \\[0, 1]); zeeman_lines = '
+    '"lines.csv" (as `qdsim zeeman`; zeeman_sigma_eV, zeeman_fix = {split_z_eV = 0.0}). '
+    "Paths are relative to DOTS_FILE; numbers given win over those from files. Prints each "
+    "fit, then a table of the placements; -o writes every draw (netCDF, dim dot)."
+)
+
+
+@app.command("place", help=_HELP)
 def place_command(
-    dots_file: Annotated[Path, typer.Argument(help="TOML with one [[dot]] table per dot.")],
+    dots_file: Annotated[Path, typer.Argument(help="TOML with one \\[\\[dot]] table per dot.")],
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the placements (netCDF).")
     ] = None,
@@ -298,8 +310,7 @@ def place_command(
     grid_slices: Annotated[int | None, typer.Option("--grid-slices", hidden=True)] = None,
     grid_exchange: Annotated[int | None, typer.Option("--grid-exchange", hidden=True)] = None,
 ) -> None:
-    """Place measured dots: posterior over each dot's diameter and Br fraction x (68 %
-    intervals), from energies, splittings, lifetimes, photon files and Zeeman line tables."""
+    """Place measured dots (see _HELP)."""
     from rich.console import Console
     from rich.table import Table
 

@@ -93,7 +93,8 @@ def test_plots_are_pngs(placed):
 
 def test_plot_verb_overlays_dots(placed, tmp_path, capsys):
     _, nc, _ = placed
-    pd = qdsim.phase_diagram(np.geomspace(1.5, 8, 8), np.linspace(0, 0.6, 6))
+    # the axes of `qdsim place --plot`: its compiled solver is reused
+    pd = qdsim.phase_diagram(np.geomspace(1.5, 8.0, 40), np.linspace(0.0, 0.6, 25))
     pd.to_netcdf(tmp_path / "pd.nc", engine="h5netcdf")
     for extra in ([], ["--map", "emission_energy"]):
         out = tmp_path / f"pd{len(extra)}.png"
@@ -130,3 +131,41 @@ def test_bad_input_one_line_exit_2(body, needle, tmp_path, cache, capsys):
 def test_missing_toml(tmp_path, capsys):
     code, _, err = run_cli(["place", tmp_path / "nope.toml"], capsys)
     assert code == 2 and "no such file" in err and err.count("\n") == 1
+
+
+LINES = """field_T,energy_eV,polarization
+0,1.816565,perp
+0,1.816835,perp
+6,1.8174,
+6,1.8171,pi
+6,1.8165,
+6,1.8155,pi
+7,1.8177,sigma+
+7,1.8167,sigma-
+"""
+
+
+def test_files_ptu_and_zeeman_lines(tmp_path, cache, capsys):
+    """A T3 photon file gives the lifetime (fit printed; g2 skipped: one channel), a line table
+    the splitting (fit printed); the placement uses them (recorded in the netCDF)."""
+    from tests.analysis.synth_photons import decay_t3, write_t3_ptu
+
+    s, _ = decay_t3(4, n_photons=50_000)
+    write_t3_ptu(tmp_path / "dot5.ptu", s, 8)
+    (tmp_path / "lines.csv").write_text(LINES)
+    toml = tmp_path / "dots.toml"
+    toml.write_text(
+        '[[dot]]\nname = "dot 5"\nptu = "dot5.ptu"\n\n'
+        '[[dot]]\nname = "dot 3"\nzeeman_lines = "lines.csv"\nzeeman_sigma_eV = 5e-5\n'
+        "zeeman_fix = {split_z_eV = 0.0}\n"
+    )
+    nc = tmp_path / "p.nc"
+    code, out, err = run_cli(["place", toml, "-o", nc, "--cache", cache, *GRID_ARGS], capsys)
+    assert code == 0, err
+    assert "lifetime (dot5.ptu): tau = 2" in out and "g2 (dot5.ptu): skipped" in out
+    assert "zeeman (lines.csv, 8 lines)" in out
+    ds = xr.load_dataset(nc)
+    tau = float(ds.sel(dot="dot 5")["measured_lifetime_s"])
+    assert 200e-12 < tau < 300e-12  # the source's 246 ps
+    db = float(ds.sel(dot="dot 3")["measured_dark_bright_eV"])
+    assert db == pytest.approx(1.45e-3, abs=0.1e-3)  # studies/10: 1.45 +- 0.08 meV
