@@ -165,7 +165,7 @@ def place(
         )
         _check_reach(meas, data, err, _grid.reach(table, priors, spec, fixed))
         post = _grid.posterior(table, priors, spec, data, err, fixed)
-        if post.n_cells_used == 0 or not post.weights.sum() > 0:
+        if post.n_cells_used == 0 or not post.total > 0:
             raise PlacementError(
                 "no point of the prior range reproduces the measurements together: "
                 + ", ".join(f"{k} = {v[0]:g} +- {v[1]:g}" for k, v in data.items())

@@ -202,7 +202,7 @@ def calibrate(
         if post.n_cells_used == 0:
             raise PlacementError(f"{name}: no point of the prior range reproduces its data")
         with np.errstate(divide="ignore"):
-            logz = np.log(post.weights.sum(axis=(2, 3))) + post.evidence_log
+            logz = np.log(post.draw_weights()) + post.evidence_log
         total = logz if total is None else total + logz
         names.append(name)
     top = np.max(total)

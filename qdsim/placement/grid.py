@@ -175,13 +175,15 @@ def load_table(
     if cache is False:
         return build_table(system, priors, spec, config, fixed, progress)
     path = cache_dir(cache) / f"table-{_key(system, priors, spec, config, fixed)}.nc"
+    if path in _MEMORY:
+        return _MEMORY[path]
     if path.is_file():
         try:
             with xr.open_dataset(path, engine="h5netcdf") as ds:
-                return ds.load()
+                return _remember(path, ds.load())
         except (OSError, ValueError):
             pass  # a damaged cache file is rebuilt
-    table = build_table(system, priors, spec, config, fixed, progress)
+    table = _remember(path, build_table(system, priors, spec, config, fixed, progress))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
@@ -189,6 +191,17 @@ def load_table(
         os.replace(tmp, path)
     except OSError:
         pass  # read-only cache: still usable, just not kept
+    return table
+
+
+#: Tables read in this process (path -> Dataset), the last few: placing many dots reads once.
+_MEMORY: dict[Path, xr.Dataset] = {}
+
+
+def _remember(path: Path, table: xr.Dataset) -> xr.Dataset:
+    while len(_MEMORY) >= 4:
+        _MEMORY.pop(next(iter(_MEMORY)))
+    _MEMORY[path] = table
     return table
 
 
@@ -206,15 +219,39 @@ def _progress(progress, total):
 
 @dataclass
 class GridPosterior:
-    """Cell weights of the posterior (normalised) and the table's axes."""
+    """Posterior on the table, sparse: `w[m, c]` (normalised) for exchange draw m and the
+    table cells `cells` (flat indices into (slice, radius, x)) that the data leave in reach."""
 
-    weights: np.ndarray  # (slice, exchange, radius, x), sums to 1
+    w: np.ndarray  # (exchange, cells)
+    cells: np.ndarray  # flat indices into the table's (slice, radius, x)
+    shape: tuple[int, int, int]  # the table's (slice, radius, x)
     radius_nm: np.ndarray
     x: np.ndarray
     slices: dict[str, np.ndarray]
     exchange: dict[str, np.ndarray]
     evidence_log: float  # log of the mean likelihood under the prior (up to constants)
-    n_cells_used: int
+
+    @property
+    def n_cells_used(self) -> int:
+        return int(self.cells.size)
+
+    @property
+    def total(self) -> float:
+        return float(self.w.sum())
+
+    def draw_weights(self) -> np.ndarray:
+        """(slice, exchange) posterior mass of each nuisance draw."""
+        k = np.unravel_index(self.cells, self.shape)[0]
+        out = np.zeros((self.shape[0], self.w.shape[0]))
+        for m in range(self.w.shape[0]):
+            out[:, m] = np.bincount(k, weights=self.w[m], minlength=self.shape[0])
+        return out
+
+    def marginal(self, axis: str) -> np.ndarray:
+        """Posterior mass per radius or x node."""
+        k, i, j = np.unravel_index(self.cells, self.shape)
+        idx, n = (i, self.shape[1]) if axis == "radius" else (j, self.shape[2])
+        return np.bincount(idx, weights=self.w.sum(axis=0), minlength=n)
 
 
 def _cell_edges(c: np.ndarray) -> np.ndarray:
@@ -222,54 +259,74 @@ def _cell_edges(c: np.ndarray) -> np.ndarray:
     return np.r_[c[0] - (mid[0] - c[0]), mid, c[-1] + (c[-1] - mid[-1])]
 
 
-def posterior(table, priors, spec: GridSpec, data, model_error, fixed=None) -> GridPosterior:
-    """Cell weights for measurements `data` (dict name -> (value, sigma) in eV / s, lifetime
-    already divided by the quantum yield) with relative/absolute model errors `model_error`."""
+#: Per-table arrays that do not depend on the measurements (id(table) -> dict), kept for the
+#: tables held in memory.
+_DERIVED: dict[int, dict] = {}
+
+
+def _derived(table, priors) -> dict:
+    key = id(table)
+    got = _DERIVED.get(key)
+    if got is not None and got["table"] is table:
+        return got
     r = table.radius.values
     x = table.x.values
     lnr = np.log(r)
     E0 = table.E0.values
-    A, B, G = table.A.values, table.B.values, table.G.values
-    ok = table.ok.values.astype(bool)
-    ex = exchange_draws(priors, spec, fixed)
-    dSR = ex["dSR"][:, None]  # (exchange, 1) against flattened cells
-    hwLT = ex["hwLT"][:, None]
-
-    # log prior of the cell (radius: the diameter prior in ln d, times the cell width in ln r;
-    # x: the x prior's density times its cell width)
     dlnr = np.diff(_cell_edges(lnr))
     dx = np.diff(_cell_edges(x))
+    # spread of the energy across a cell (uniform in ln r and x): variance added to sigma^2
+    gr = np.gradient(E0, lnr, axis=1)
+    gx = np.gradient(E0, x, axis=2)
+    smear2 = (gr * dlnr[None, :, None]) ** 2 / 12 + (gx * dx[None, None, :]) ** 2 / 12
+    smear2 = np.where(np.isfinite(smear2), smear2, 0.0)
+    # log prior of the cell (radius: the diameter prior as a density in ln d, times the cell
+    # width in ln r; x: the x prior's density times its cell width)
     d = 2.0 * r
-    lp_r = priors["diameter"].logpdf(d) + np.log(d) + np.log(dlnr)  # density in ln d
+    lp_r = priors["diameter"].logpdf(d) + np.log(d) + np.log(dlnr)
     with np.errstate(divide="ignore"):
         lp_x = priors["x"].logpdf(x) + np.log(dx)
-    logprior = (lp_r[:, None] + lp_x[None, :])[None].repeat(E0.shape[0], 0)
+    logprior = lp_r[:, None] + lp_x[None, :]
+    ok = table.ok.values.astype(bool) & np.isfinite(logprior)[None]
+    if len(_DERIVED) >= 4:
+        _DERIVED.pop(next(iter(_DERIVED)))
+    got = {"table": table, "smear2": smear2, "logprior": logprior, "ok": ok}
+    _DERIVED[key] = got
+    return got
 
-    # cells worth evaluating: energy within reach of the measurement for some exchange draw
-    keep = ok & np.isfinite(logprior)
+
+def posterior(table, priors, spec: GridSpec, data, model_error, fixed=None) -> GridPosterior:
+    """Posterior for measurements `data` (dict name -> (value, sigma) in eV / s, lifetime
+    already divided by the quantum yield) with relative/absolute model errors `model_error`."""
+    r = table.radius.values
+    x = table.x.values
+    E0 = table.E0.values
+    A, B, G = table.A.values, table.B.values, table.G.values
+    der = _derived(table, priors)
+    ex = exchange_draws(priors, spec, fixed)
+    dSR = ex["dSR"][:, None]  # (exchange, 1) against the kept cells
+    hwLT = ex["hwLT"][:, None]
+    shape = E0.shape
+    keep = der["ok"]
     if "energy_eV" in data:
+        # cells worth evaluating: energy within reach of the measurement for some draw
         mu, sig = data["energy_eV"]
         s_tot = math.hypot(sig, model_error["energy_eV"])
-        gr = np.gradient(E0, lnr, axis=1)
-        gx = np.gradient(E0, x, axis=2)
-        smear2 = (gr * dlnr[None, :, None]) ** 2 / 12 + (gx * dx[None, None, :]) ** 2 / 12
-        smear2 = np.where(np.isfinite(smear2), smear2, 0.0)
-        ddb_lo = np.minimum(ex["dSR"].min() * A + ex["hwLT"].min() * B, 0.0)
-        ddb_hi = ex["dSR"].max() * A + ex["hwLT"].max() * B
-        reach = 8.0 * np.sqrt(s_tot**2 + smear2)
-        keep &= (E0 + ddb_lo - reach <= mu) & (E0 + ddb_hi + reach >= mu)
+        lo_d, hi_d = _ddb_range(table, ex)
+        reach = 8.0 * np.sqrt(s_tot**2 + der["smear2"])
+        keep = keep & (E0 + lo_d - reach <= mu) & (E0 + hi_d + reach >= mu)
     idx = np.flatnonzero(keep.ravel())
     n_ex = ex["dSR"].size
-    shape = (E0.shape[0], n_ex, r.size, x.size)
+    empty = GridPosterior(np.zeros((n_ex, 0)), idx[:0], shape, r, x, _slices(table), ex, -math.inf)
     if idx.size == 0:
-        return GridPosterior(np.zeros(shape), r, x, _slices(table), ex, -math.inf, 0)
-
+        return empty
     e0, a, b, g = (v.ravel()[idx][None, :] for v in (E0, A, B, G))
-    ll = np.broadcast_to(logprior.ravel()[idx][None, :], (n_ex, idx.size)).copy()
+    lp = np.broadcast_to(der["logprior"][None], shape).ravel()[idx]
+    ll = np.broadcast_to(lp[None, :], (n_ex, idx.size)).copy()
     ddb = dSR * a + hwLT * b
     bright = e0 + ddb
     if "energy_eV" in data:
-        var = s_tot**2 + smear2.ravel()[idx][None, :]
+        var = s_tot**2 + der["smear2"].ravel()[idx][None, :]
         ll += -0.5 * (bright - mu) ** 2 / var - 0.5 * np.log(var)
     if "dark_bright_eV" in data:
         mu_d, sig_d = data["dark_bright_eV"]
@@ -283,14 +340,19 @@ def posterior(table, priors, spec: GridSpec, data, model_error, fixed=None) -> G
     ll = np.where(np.isfinite(ll), ll, -np.inf)
     top = ll.max()
     if not np.isfinite(top):
-        return GridPosterior(np.zeros(shape), r, x, _slices(table), ex, -math.inf, 0)
+        return empty
     w = np.exp(ll - top)
     total = w.sum()
-    full = np.zeros((n_ex, E0.size))
-    full[:, idx] = w / total
-    weights = full.reshape(n_ex, *E0.shape).transpose(1, 0, 2, 3)
-    evidence = float(top + math.log(total) - math.log(n_ex * E0.shape[0]))
-    return GridPosterior(weights, r, x, _slices(table), ex, evidence, int(idx.size))
+    evidence = float(top + math.log(total) - math.log(n_ex * shape[0]))
+    return GridPosterior(w / total, idx, shape, r, x, _slices(table), ex, evidence)
+
+
+def _ddb_range(table, ex) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell, the lowest (<= 0) and highest splitting over the exchange draws."""
+    A, B = table.A.values, table.B.values
+    lo = np.minimum(ex["dSR"].min() * A + ex["hwLT"].min() * B, 0.0)
+    hi = ex["dSR"].max() * A + ex["hwLT"].max() * B
+    return lo, hi
 
 
 def _slices(table) -> dict[str, np.ndarray]:
@@ -311,9 +373,10 @@ def weighted_quantiles(centres: np.ndarray, w: np.ndarray, q, log: bool = False)
 def draw_samples(post: GridPosterior, n: int, seed: int = 0) -> dict[str, np.ndarray]:
     """`n` posterior draws: a cell by its weight, then uniform within the cell (ln r, x)."""
     rng = np.random.default_rng(seed)
-    flat = post.weights.ravel()
-    pick = rng.choice(flat.size, size=n, p=flat / flat.sum())
-    k, m, i, j = np.unravel_index(pick, post.weights.shape)
+    cdf = np.cumsum(post.w.ravel())
+    pick = np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), cdf.size - 1)
+    m, c = np.unravel_index(pick, post.w.shape)
+    k, i, j = np.unravel_index(post.cells[c], post.shape)
     lnr_edges = _cell_edges(np.log(post.radius_nm))
     x_edges = _cell_edges(post.x)
     lnr = lnr_edges[i] + rng.random(n) * (lnr_edges[i + 1] - lnr_edges[i])
@@ -328,6 +391,10 @@ def reach(table, priors, spec: GridSpec, fixed=None) -> dict[str, tuple[float, f
     """(lowest, highest) emission energy (eV), dark-bright splitting (eV) and radiative lifetime
     (s) the model produces over the table (every slice and exchange draw)."""
     ex = exchange_draws(priors, spec, fixed)
+    key = (id(table), ex["dSR"].tobytes(), ex["hwLT"].tobytes())
+    got = _REACH.get(key)
+    if got is not None and got[0] is table:
+        return got[1]
     ok = table.ok.values.astype(bool)
     E0, A, B, G = (table[n].values[ok] for n in ("E0", "A", "B", "G"))
     if E0.size == 0:
@@ -341,7 +408,14 @@ def reach(table, priors, spec: GridSpec, fixed=None) -> dict[str, tuple[float, f
         for name, v in (("energy_eV", e), ("dark_bright_eV", ddb), ("lifetime_s", tau)):
             out[name][0] = min(out[name][0], float(np.min(v)))
             out[name][1] = max(out[name][1], float(np.max(v)))
-    return {k: (v[0], v[1]) for k, v in out.items()}
+    result = {k: (v[0], v[1]) for k, v in out.items()}
+    if len(_REACH) >= 8:
+        _REACH.pop(next(iter(_REACH)))
+    _REACH[key] = (table, result)
+    return result
+
+
+_REACH: dict[tuple, tuple] = {}
 
 
 def predictions(table, post: GridPosterior, draws) -> dict[str, np.ndarray]:
@@ -373,7 +447,7 @@ def predictions(table, post: GridPosterior, draws) -> dict[str, np.ndarray]:
 
 def diagnostics(post: GridPosterior) -> dict:
     """Effective number of nuisance draws (Kish, over slice x exchange) and cells used."""
-    w = post.weights.sum(axis=(2, 3)).ravel()
+    w = post.draw_weights().ravel()
     ess = float(w.sum() ** 2 / np.sum(w**2)) if w.sum() > 0 else 0.0
     return {
         "effective_nuisance_draws": ess,

@@ -283,6 +283,7 @@ def test_nuts_simulation_based_calibration(system, priors, subset):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::qdsim.placement.PlacementWarning")  # asserted below
 def test_grid_and_nuts_agree_on_the_same_problem():
     """Medians within a tenth of the 68 % interval (issue 13)."""
     kw = dict(
