@@ -30,33 +30,51 @@ def _q(v: np.ndarray) -> tuple[float, tuple[float, float]]:
     return float(med), (float(lo), float(hi))
 
 
-def ridge_diagnosis(samples: dict[str, np.ndarray], priors) -> tuple[bool, str, float]:
+def ridge_diagnosis(samples, priors, measured=()) -> tuple[bool, str, float]:
     """(degenerate, one-line explanation, correlation of ln d and x).
 
-    Degenerate: the posterior is a ridge in (ln d, x) (|correlation| > 0.8) along which at least
-    one of the two keeps more than 40 % of its prior spread: the data fix a combination of size
-    and composition, not both.
+    Degenerate when the data cannot separate size from composition:
+    - a ridge: |corr(ln d, x)| > 0.8 and one of the two keeps more than 40 % of its prior
+      spread (the data fix a combination of them, not each); or
+    - no information: both keep more than 60 % of their prior spread.
+    The explanation suggests the measurements not yet given.
     """
     lnd = np.log(2.0 * samples["radius"])
     x = samples["x"]
     if np.std(lnd) == 0 or np.std(x) == 0:
         return False, "", 0.0
     rho = float(np.corrcoef(lnd, x)[0, 1])
-    prior_lnd = priors["diameter"]
-    lo, hi = prior_lnd.interval(0.68)
+    lo, hi = priors["diameter"].interval(0.68)
     s_lnd_prior = 0.5 * (math.log(hi) - math.log(lo))
     xlo, xhi = priors["x"].support
     s_x_prior = (min(xhi, 1.0) - max(xlo, 0.0)) / math.sqrt(12.0)
-    frac = max(np.std(lnd) / s_lnd_prior, np.std(x) / s_x_prior)
-    degenerate = abs(rho) > 0.8 and frac > 0.4
-    note = ""
-    if degenerate:
-        note = (
-            f"size and composition trade off along a ridge (corr(ln d, x) = {rho:+.2f}, "
-            f"{100 * frac:.0f} % of the prior spread left): the data fix a combination of the "
-            "two, not each; add the dark-bright splitting or the lifetime, or a tighter prior"
+    f_d, f_x = np.std(lnd) / s_lnd_prior, np.std(x) / s_x_prior
+    missing = [
+        label
+        for key, label in (
+            ("energy_eV", "the emission energy"),
+            ("dark_bright_eV", "the dark-bright splitting"),
+            ("lifetime_s", "the lifetime"),
         )
-    return degenerate, note, rho
+        if key not in measured
+    ]
+    advice = f"add {' or '.join(missing)}, or a tighter prior" if missing else "tighten a prior"
+    if abs(rho) > 0.8 and max(f_d, f_x) > 0.4:
+        return (
+            True,
+            f"size and composition trade off along a ridge (corr(ln d, x) = {rho:+.2f}, "
+            f"{100 * max(f_d, f_x):.0f} % of the prior spread left): the data fix a combination "
+            f"of the two, not each; {advice}",
+            rho,
+        )
+    if min(f_d, f_x) > 0.6:
+        return (
+            True,
+            f"the data say little about either (ln d keeps {100 * f_d:.0f} %, x "
+            f"{100 * f_x:.0f} % of the prior spread): {advice}",
+            rho,
+        )
+    return False, "", rho
 
 
 @dataclass
@@ -95,7 +113,7 @@ class Placement:
         draws["diameter"] = 2.0 * draws["radius"]
         d_med, d_int = _q(draws["diameter"])
         x_med, x_int = _q(draws["x"])
-        degenerate, note, rho = ridge_diagnosis(draws, priors)
+        degenerate, note, rho = ridge_diagnosis(draws, priors, tuple(measurements))
         diagnostics = dict(diagnostics, corr_lnd_x=rho)
         data_vars = {}
         for k, v in draws.items():

@@ -306,3 +306,15 @@ def test_nuts_refuses_unreachable_energy_like_the_grid(table_cache):
 def test_describe_lists_the_priors_with_sources():
     text = qdsim.load_system().describe()
     assert "prior diameter" in text and "TEM" in text and "prior hwLT" in text
+
+
+def test_lifetime_alone_says_it_cannot_separate_and_advice_names_what_is_missing(table_cache):
+    """A posterior close to the prior is as degenerate as a ridge; the explanation suggests
+    only the measurements not given."""
+    p = place(lifetime_s=(246e-12, 25e-12), grid=SMALL, cache=table_cache)
+    assert p.degenerate and "say little" in p.explanation
+    q = place(
+        energy_eV=(1.8167, 5e-4), dark_bright_eV=(1.45e-3, 8e-5), grid=SMALL, cache=table_cache
+    )
+    if q.degenerate:
+        assert "dark-bright" not in q.explanation and "lifetime" in q.explanation
