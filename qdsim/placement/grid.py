@@ -125,7 +125,8 @@ def _key(system, priors, spec: GridSpec, config: SolverConfig, fixed) -> str:
             "fixed": {k: fixed[k] for k in sorted(fixed) if k in SLICE_NUISANCES},
             "hashes": system.sha256,
             "priors": {k: asdict(v) for k, v in priors.items()},
-            "spec": asdict(spec),
+            # the table does not depend on the per-dot exchange draws
+            "spec": {k: v for k, v in asdict(spec).items() if k != "n_exchange"},
             "config": config._asdict(),
         },
         sort_keys=True,
