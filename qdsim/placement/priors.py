@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from qdsim.materials.schema import PRIOR_UNITS
+
 __all__ = ["NUISANCES", "Prior", "system_priors"]
 
 #: The uncalibrated constants that placement marginalises (order of the nuisance axes):
@@ -27,16 +29,8 @@ NUISANCES = ("dSR", "hwLT", "f_v", "bowing_Eg", "mass_ratio")
 #: Where a prior's default center comes from in `System.values` (mass_ratio: 1, m_e = m_h).
 _CENTER_KEYS = {"dSR": "dSR_x0", "hwLT": "hwLT_x0", "f_v": "f_v", "bowing_Eg": "bowing.Eg"}
 
-#: The natural unit of each prior (for messages and the Dataset).
-UNITS = {
-    "diameter": "nm",
-    "x": "1",
-    "dSR": "eV",
-    "hwLT": "eV",
-    "f_v": "1",
-    "bowing_Eg": "eV",
-    "mass_ratio": "1",
-}
+#: The natural unit of each prior (for messages and the Dataset): the schema's.
+UNITS = PRIOR_UNITS
 
 
 @dataclass(frozen=True)
