@@ -18,7 +18,7 @@ class Status(enum.IntFlag):
     """Bit flags; combine with `|`. Values are stable (they are stored in files)."""
 
     OK = 0
-    #: R <= 0, non-positive mass or eps, NaN input, composition outside [0, 1].
+    #: R <= 0, non-positive mass, eps or band gap, NaN input, composition outside [0, 1].
     INVALID_INPUT = 1
     #: The electron level does not fit in the conduction-band well (R below the A.2 threshold).
     NO_BOUND_ELECTRON = 2
@@ -36,6 +36,14 @@ class Status(enum.IntFlag):
     #: barrier top than the exciton binding energy): the product ansatz is then a loose upper
     #: bound (physics.md B.3), and results are sensitive to the offsets.
     NEAR_THRESHOLD = 128
+    #: The exciton's own scales lie where the quadrature cannot be trusted (the variational
+    #: lambda* far from the length the quadrature nodes were built for, in a dot much larger
+    #: than lambda).
+    QUADRATURE_UNRESOLVED = 256
+    #: Outside the model's domain: the exciton (or bright) energy is <= 0 (binding larger than
+    #: the gap), a non-positive binding energy, or (with hwLT_eV > 0) a dot not small against
+    #: the wavelength of light (n omega R / c > pi: the long-wavelength radiative rate fails).
+    OUT_OF_DOMAIN = 512
 
 
 #: Bits that make a point unusable (all but the NEAR_THRESHOLD warning).
@@ -47,10 +55,12 @@ FAILURE_MASK: int = int(
     | Status.ROOT_NOT_CONVERGED
     | Status.LAMBDA_NOT_CONVERGED
     | Status.LAMBDA_AT_BOUND
+    | Status.QUADRATURE_UNRESOLVED
+    | Status.OUT_OF_DOMAIN
 )
 
 _MESSAGES = {
-    Status.INVALID_INPUT: "invalid input (R <= 0, non-positive mass or eps, NaN, "
+    Status.INVALID_INPUT: "invalid input (R <= 0, non-positive mass, eps or band gap, NaN, "
     "or x outside [0, 1])",
     Status.NO_BOUND_ELECTRON: "no bound electron state (the dot is below the critical radius "
     "for its conduction-band offset)",
@@ -62,6 +72,10 @@ _MESSAGES = {
     Status.LAMBDA_AT_BOUND: "variational lambda hit its search bound",
     Status.NEAR_THRESHOLD: "a carrier is barely bound (kappa R < 0.1 or closer to its barrier "
     "top than the exciton binding energy)",
+    Status.QUADRATURE_UNRESOLVED: "the quadrature does not resolve this point's scales "
+    "(optimal lambda far from the length its nodes were built for)",
+    Status.OUT_OF_DOMAIN: "outside the model's domain (exciton energy or binding <= 0, or a "
+    "dot not small against the light wavelength for the radiative rate)",
 }
 
 

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from qdsim._x64 import float64, require_x64
+from qdsim.constants import C_nm_s, HBAR_eV_s
 from qdsim.model import exchange, exciton, well
 from qdsim.model.types import SolverConfig, SphereParams, SphereSolution
 from qdsim.status import FAILURE_MASK, Status, raise_for_status
@@ -33,7 +34,7 @@ def _input_flags(p: SphereParams, R):
     """INVALID_INPUT / NOT_TYPE_I bits from the raw input (jittable)."""
     leaves = [jnp.asarray(v) for v in p] + [jnp.asarray(R)]
     nan = functools.reduce(jnp.logical_or, [jnp.isnan(v) for v in leaves])
-    bad = nan | ~(R > 0) | ~jnp.isfinite(R) | ~jnp.isfinite(p.Eg_eV)
+    bad = nan | ~(R > 0) | ~jnp.isfinite(R) | ~jnp.isfinite(p.Eg_eV) | ~(p.Eg_eV >= 0)
     for name in _POSITIVE:
         v = getattr(p, name)
         bad = bad | ~(v > 0) | ~jnp.isfinite(v)
@@ -46,6 +47,31 @@ def _input_flags(p: SphereParams, R):
     flags = jnp.where(bad, int(Status.INVALID_INPUT), 0)
     flags = flags | jnp.where(~bad & not_type_i, int(Status.NOT_TYPE_I), 0)
     return flags.astype(jnp.int32)
+
+
+#: The radiative rate is a long-wavelength result: flagged once the diameter exceeds the
+#: wavelength in the matrix, k R > pi (the default domain reaches 0.3).
+MAX_LIGHT_KR = math.pi
+
+
+def _domain_flags(energy, bright, binding, dark_bright, p: SphereParams, R):
+    """OUT_OF_DOMAIN where the model's own assumptions fail (jittable):
+
+    - with hwLT_eV > 0 and Eg_eV > 0 (a rate is asked for; Eg = 0 is the reduced-unit
+      reference, energies relative to the gap), a non-positive exciton or bright energy: the
+      binding exceeds the gap, no photon;
+    - a non-positive binding energy (impossible for the variational optimum);
+    - with the same condition, a dot not small against the light in the matrix (n2 omega R / c >
+      MAX_LIGHT_KR): the long-wavelength (giant oscillator strength) rate B.5 fails there.
+    """
+    # Eg = 0 is the reduced-unit reference (energies relative to the gap): no photon checks.
+    rate_asked = (p.hwLT_eV > 0) & (p.Eg_eV > 0)
+    bad = rate_asked & (~(energy > 0) | ~(bright > 0))
+    bad = bad | ~(binding > 0)
+    n2 = jnp.sqrt(jnp.where(p.eps_bg_out > 0, p.eps_bg_out, p.eps))
+    k_light_R = n2 * bright / (HBAR_eV_s * C_nm_s) * R
+    bad = bad | (rate_asked & ~(k_light_R <= MAX_LIGHT_KR))
+    return jnp.where(bad, int(Status.OUT_OF_DOMAIN), 0)
 
 
 def _kernel_unjitted(p: SphereParams, R, config: SolverConfig) -> SphereSolution:
@@ -91,6 +117,7 @@ def _kernel_with_guess(p: SphereParams, R, config: SolverConfig, ds0=0.0):
     binding = e.energy_eV + h.energy_eV - x.energy_eV
     shallow = (p.dEc_eV - e.energy_eV < binding) | (p.dEv_eV - h.energy_eV < binding)
     status = status | jnp.where(shallow, int(Status.NEAR_THRESHOLD), 0)
+    status = status | _domain_flags(energy, bright, binding, fs.dark_bright_eV, p, R)
     failed = (status & FAILURE_MASK) != 0
     status = jnp.where(failed, status & FAILURE_MASK, status)  # warnings only on usable points
 
@@ -139,8 +166,8 @@ def validate(p: SphereParams, radius_nm) -> None:
             (v < 0) | ~np.isfinite(v)
         ):
             raise ValueError(f"SphereParams.{name} must be finite and >= 0, got {value!r}")
-        if name == "Eg_eV" and np.any(~np.isfinite(v)):
-            raise ValueError(f"SphereParams.Eg_eV must be finite, got {value!r}")
+        if name == "Eg_eV" and np.any(~np.isfinite(v) | ~(v >= 0)):
+            raise ValueError(f"SphereParams.Eg_eV must be finite and >= 0 eV, got {value!r}")
         if name in ("dEc_eV", "dEv_eV") and np.any(~(v > 0)):
             raise ValueError(
                 f"SphereParams.{name} must be > 0 eV for a type-I dot (math.inf for an "
