@@ -118,10 +118,21 @@ def axes(priors, spec: GridSpec) -> tuple[np.ndarray, np.ndarray]:
     return r, x
 
 
+def _model_source_hash() -> str:
+    """SHA-256 of the forward model's source files: a changed model never reuses a table."""
+    import qdsim.model
+
+    h = hashlib.sha256()
+    for f in sorted(Path(qdsim.model.__file__).parent.glob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 def _key(system, priors, spec: GridSpec, config: SolverConfig, fixed) -> str:
     blob = json.dumps(
         {
             "version": _TABLE_VERSION,
+            "model": _model_source_hash(),
             "fixed": {k: fixed[k] for k in sorted(fixed) if k in SLICE_NUISANCES},
             "hashes": system.sha256,
             "priors": {k: asdict(v) for k, v in priors.items()},
