@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 import warnings
 
-import numpy as np
-
 from qdsim.model.types import SolverConfig
 from qdsim.placement import grid as _grid
 from qdsim.placement.measurements import Measurement, PlacementError, PlacementWarning, collect
@@ -245,4 +243,3 @@ def _predictions_nuts(system, draws, config):
 
 # re-exported for users catching them from this module
 __all__ += ["PlacementError", "PlacementWarning"]
-_ = np

@@ -65,7 +65,7 @@ def ridge(system, priors, fixed, energy_eV, r_range, x_nodes, config):
     return 0.5 * (lo + hi)
 
 
-def _loglik(pred, data, model_error, qy):
+def _loglik(pred, data, model_error):
     """Gaussian log-likelihood of the measurements (safe where the point failed)."""
     ok = pred.ok
     ll = 0.0
@@ -139,7 +139,7 @@ def run_nuts(
         init[n] = np.full(n_init, fixed[n]) if n in fixed else priors[n].ppf(rng.random(n_init))
     pred = predict_batch(system, *(init[k] for k in ("radius", "x", *_ORDER)), config=config)
     with float64():
-        ll0 = np.asarray(_loglik(pred, data, model_error, 1.0))
+        ll0 = np.asarray(_loglik(pred, data, model_error))
     lp0 = ll0 + priors["diameter"].logpdf(2 * init["radius"]) + np.log(2 * init["radius"])
     lp0 += sum(priors[n].logpdf(init[n]) for n in free)
     order = np.argsort(-np.where(np.isfinite(lp0), lp0, -np.inf))
@@ -166,7 +166,7 @@ def run_nuts(
         }
         pr = predict(values, jnp.exp(ln_r), x, *(nu[n] for n in _ORDER), config=config)
         numpyro.deterministic("radius", jnp.exp(ln_r))
-        numpyro.factor("likelihood", _loglik(pr, data, model_error, 1.0))
+        numpyro.factor("likelihood", _loglik(pr, data, model_error))
 
     with float64():
         vals = jnp.asarray([system.values[k] for k in keys], dtype=jnp.float64)
