@@ -32,7 +32,7 @@ OUT = Path(__file__).resolve().parent / "out"
 
 
 def make_stream(n_tags: int, rate_cps: float, seed: int = 0):
-    from qdsim.analysis.photons import PhotonStream
+    from qdsim.analysis.photons.stream import PhotonStream
 
     rng = np.random.default_rng(seed)
     mean_gap_ps = 1e12 / (2 * rate_cps)  # two detectors
@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     import numba
 
-    from qdsim.analysis import correlate, g2
+    from qdsim.analysis import g2
+    from qdsim.analysis.photons import correlate
 
     s = make_stream(a.tags, a.rate_cps)
     kw = dict(bin_ps=a.bin_ps, window_ps=a.window_ps)

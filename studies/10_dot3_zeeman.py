@@ -16,7 +16,7 @@ per-field-offset variants absorb).
   middle and dark lines show no circular polarisation, "dipole parallel to the field" (text on
   Fig. 3f): labelled 'pi'.
 - 7 T: 1.8177 eV sigma+ and 1.8167 eV sigma- (Fig. 3f), so g_X > 0 in the convention of
-  `qdsim.analysis.zeeman` (sigma+ = J_z = +1, upper line for g_X > 0).
+  `qdsim.analysis.spectroscopy.zeeman` (sigma+ = J_z = +1, upper line for g_X > 0).
 
 The dark and Z lines are seen at 6 T only: two numbers for three unknowns (Delta_DB, the axial
 splitting E_Z - (E_X + E_Y)/2, |g_e - g_h|). So each variant fixes one of them (physics.md C.5):
@@ -35,7 +35,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from qdsim import analysis
-from qdsim.analysis.zeeman import MU_B_eV_T
+from qdsim.analysis.spectroscopy.zeeman import MU_B_eV_T
 from qdsim.plotting.zeeman import plot_zeeman_fan
 
 OUT = Path(__file__).resolve().parent / "out"

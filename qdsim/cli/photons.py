@@ -54,7 +54,7 @@ def _open_photon_file(file: Path):
     """`(record source, None)` of a photon file, or `(None, why)` when the file is intact but no
     photon file (e.g. a histogram). A damaged photon file raises the reader's
     `FileFormatError`, whose message (file and problem) reaches the user unchanged."""
-    from qdsim.analysis.io import NotAPhotonFileError, open_records
+    from qdsim.analysis.photons.io import NotAPhotonFileError, open_records
 
     try:
         return open_records(file), None
@@ -134,8 +134,8 @@ def _as_pulsed(h: xr.DataArray) -> xr.DataArray | None:
     train (pulsed excitation), else None."""
     import numpy as np
 
-    from qdsim.analysis.correlate import normalize_g2
-    from qdsim.analysis.g2fit import find_period
+    from qdsim.analysis.photons.correlate import normalize_g2
+    from qdsim.analysis.photons.g2fit import find_period
 
     counts, delay = h["counts"].values, h["delay"].values
     try:
@@ -189,7 +189,7 @@ def g2_command(
 ) -> None:
     """Second-order correlation g2(tau) of two detectors, with g2(0) from a fit."""
     from qdsim.analysis import fit_g2_cw, fit_g2_pulsed, g2
-    from qdsim.analysis.io import iter_photons
+    from qdsim.analysis.photons.io import iter_photons
 
     bin_ps = _duration(bin, "--bin")
     window_ps = _duration(window, "--window")
@@ -237,7 +237,7 @@ def g2_command(
             f"pulsed normalisation: period {h.attrs['period_ps']:.6g} ps, "
             f"{h.attrs['n_side_peaks']} side peaks of mean area {h.attrs['side_peak_area']:.6g}"
         )
-        from qdsim.analysis.g2fit import g2_area_ratio
+        from qdsim.analysis.photons.g2fit import g2_area_ratio
 
         try:
             r0, r0_err, _ = g2_area_ratio(
@@ -347,7 +347,7 @@ def _load_decay(
     import numpy as np
 
     from qdsim.analysis import decay_histogram
-    from qdsim.analysis.io import iter_photons, read_histogram
+    from qdsim.analysis.photons.io import iter_photons, read_histogram
 
     src, _ = _open_photon_file(path)
     if src is not None:

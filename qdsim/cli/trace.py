@@ -44,8 +44,8 @@ def trace(
     ] = False,
 ) -> None:
     """Intensity (blinking) trace: photon counts per time bin of a photon file."""
-    from qdsim.analysis.io import iter_photons, open_records
-    from qdsim.analysis.trace import intensity_trace
+    from qdsim.analysis.photons.io import iter_photons, open_records
+    from qdsim.analysis.photons.trace import intensity_trace
     from qdsim.analysis.units import format_duration_ps, parse_duration_ps
 
     try:

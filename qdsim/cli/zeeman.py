@@ -124,7 +124,7 @@ def zeeman(
     from rich.table import Table
 
     from qdsim.analysis import fit_zeeman
-    from qdsim.analysis.zeeman import ZeemanFitWarning
+    from qdsim.analysis.spectroscopy.zeeman import ZeemanFitWarning
 
     data = read_lines_csv(lines)
     n = len(data["field_T"])

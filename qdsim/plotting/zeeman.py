@@ -80,7 +80,7 @@ def plot_zeeman_fan(
     """Zeeman fan: the four B.6 levels against field with the fitted line energies.
 
     **Arguments:**
-    - `result`: a `qdsim.analysis.zeeman.ZeemanResult`.
+    - `result`: a `qdsim.analysis.spectroscopy.zeeman.ZeemanResult`.
     - `ax`: axes to draw in (default: a new Figure).
     - `relative`: plot E - mean of the four levels at each field (the paper's Fig. 3e; free of
       the diamagnetic shift), else E - E_bright (zero-field bright mean), both in meV.
@@ -96,7 +96,7 @@ def plot_zeeman_fan(
 
     **Returns:** the matplotlib Figure.
     """
-    from qdsim.analysis.zeeman import zeeman_states
+    from qdsim.analysis.spectroscopy.zeeman import zeeman_states
 
     fig, ax = _axes(ax)
     B = np.asarray(result.field_T)
@@ -194,8 +194,8 @@ def plot_linewidth(
 ) -> Figure:
     """Linewidth against temperature: data, fitted model and its three terms (ueV vs K).
 
-    **Arguments:** `result`, a `qdsim.analysis.linewidth.LinewidthResult`; `ax`; `n_points`;
-    `annotate` (fitted values in the axes). **Returns:** the Figure.
+    **Arguments:** `result`, a `qdsim.analysis.spectroscopy.linewidth.LinewidthResult`; `ax`;
+    `n_points`; `annotate` (fitted values in the axes). **Returns:** the Figure.
     """
     fig, ax = _axes(ax)
     T = np.asarray(result.temperature_K)
@@ -260,7 +260,7 @@ def plot_peaks(
     **Arguments:** `result`; `index` of the spectrum in a series; `ax`; `components`: draw each
     line (plus background). Energy axis in eV. **Returns:** the Figure.
     """
-    from qdsim.analysis.spectra import _profile
+    from qdsim.analysis.spectroscopy.spectra import _profile
 
     fig, ax = _axes(ax)
     E = np.asarray(result.energy_eV)

@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from qdsim.analysis.photons import PhotonStream
+from qdsim.analysis.photons.stream import PhotonStream
 
 
 def _merge(times: list[np.ndarray], chans: list[int]) -> tuple[np.ndarray, np.ndarray]:

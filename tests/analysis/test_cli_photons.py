@@ -187,7 +187,9 @@ def test_cli_damaged_photon_file_says_what_is_wrong(pulsed_file, tmp_path, capsy
     photon file' and not a traceback."""
     path, _ = pulsed_file
     data = path.read_bytes()
-    n = analysis.io.open_records(path).n_records
+    from qdsim.analysis.photons.io import open_records
+
+    n = open_records(path).n_records
     half = tmp_path / "half.ptu"
     half.write_bytes(data[: len(data) // 2])
     code, out, err = run_cli([*verb, half], capsys)

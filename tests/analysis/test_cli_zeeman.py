@@ -161,7 +161,7 @@ def test_missing_file(tmp_path, capsys):
 )
 def test_csv_parser_round_trip(tmp_path_factory, rows):
     """Any table written in the documented format reads back exactly (repr round trip)."""
-    from qdsim.analysis.zeeman import parse_polarization
+    from qdsim.analysis.spectroscopy.zeeman import parse_polarization
     from qdsim.cli.zeeman import read_lines_csv
 
     path = tmp_path_factory.mktemp("csv") / "lines.csv"

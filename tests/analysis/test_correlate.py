@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qdsim import analysis
-from qdsim.analysis import correlate
-from qdsim.analysis.photons import PhotonStream
+from qdsim.analysis.photons import correlate
+from qdsim.analysis.photons.stream import PhotonStream
 from tests.analysis.synth_photons import decay_t3, pulsed_source
 
 KERNELS = ["numpy"] + (["numba"] if correlate._HAVE_NUMBA else [])

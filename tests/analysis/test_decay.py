@@ -13,8 +13,8 @@ from scipy.special import log_ndtr
 from scipy.stats import norm
 
 from qdsim import analysis
-from qdsim.analysis import decay
-from qdsim.analysis.photons import PhotonStream
+from qdsim.analysis.photons import decay
+from qdsim.analysis.photons.stream import PhotonStream
 from tests.analysis.synth_photons import decay_t3, irf_histogram
 
 

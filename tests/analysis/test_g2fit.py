@@ -11,7 +11,7 @@ import pytest
 from scipy import integrate
 
 from qdsim import analysis
-from qdsim.analysis import g2fit
+from qdsim.analysis.photons import g2fit
 from tests.analysis.synth_photons import cw_source, pulsed_source
 
 

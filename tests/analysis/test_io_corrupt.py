@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
-from qdsim.analysis.io import (
+from qdsim.analysis.photons.io import (
     FileFormatError,
     FileFormatWarning,
     count_records,

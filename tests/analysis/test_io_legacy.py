@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from qdsim.analysis.io import count_records, open_records, read_photons
+from qdsim.analysis.photons.io import count_records, open_records, read_photons
 from tests.analysis import ptu_writer as w
 
 T3_EVENTS = [  # (sync, kind, value, dtime): photons, a marker between them, overflows between

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qdsim import analysis
-from qdsim.analysis.io import (
+from qdsim.analysis.photons.io import (
     SYNC_CHANNEL,
     FileFormatWarning,
     count_records,
@@ -418,6 +418,6 @@ def test_real_hydraharp_t3(data_file):
 
 
 def open_notes(path):
-    from qdsim.analysis.io import open_records
+    from qdsim.analysis.photons.io import open_records
 
     return open_records(path).notes

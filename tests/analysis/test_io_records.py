@@ -1,4 +1,4 @@
-"""The TTTR record decoder (`qdsim.analysis.io.records`) against known records."""
+"""The TTTR record decoder (`qdsim.analysis.photons.io.records`) against known records."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from qdsim.analysis.io.records import LAYOUTS, RecordError, decode_numpy, layout_for
+from qdsim.analysis.photons.io.records import LAYOUTS, RecordError, decode_numpy, layout_for
 from tests.analysis import ptu_writer as w
 
 LAYOUT = {lay.name: lay for lay in LAYOUTS.values()}

@@ -16,7 +16,7 @@ import scipy.constants as sc
 import xarray as xr
 
 from qdsim import analysis
-from qdsim.analysis.linewidth import K_B_eV_K, _bose, linewidth_model
+from qdsim.analysis.spectroscopy.linewidth import K_B_eV_K, _bose, linewidth_model
 
 TRUTH = {"gamma0_eV": 130e-6, "acoustic_eV_per_K": 5e-6, "gamma_LO_eV": 8e-3, "E_LO_eV": 20e-3}
 T_DATA = np.array([3.7, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120.0])

@@ -14,7 +14,7 @@ import scipy.constants as sc
 import xarray as xr
 
 from qdsim import analysis
-from qdsim.analysis.spectra import (
+from qdsim.analysis.spectroscopy.spectra import (
     HC_eV_nm,
     air_refractive_index,
     air_to_vacuum_nm,

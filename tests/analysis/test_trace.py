@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qdsim import analysis
-from qdsim.analysis.io import iter_photons, read_photons
-from qdsim.analysis.trace import intensity_trace
+from qdsim.analysis.photons.io import iter_photons, read_photons
+from qdsim.analysis.photons.trace import intensity_trace
 from qdsim.analysis.units import UNITS_PS, format_duration_ps, parse_duration_ps
 from tests.analysis import ptu_writer as w
 

@@ -15,7 +15,7 @@ import pytest
 import scipy.constants as sc
 
 from qdsim import analysis
-from qdsim.analysis.zeeman import (
+from qdsim.analysis.spectroscopy.zeeman import (
     PARAM_NAMES,
     ZeemanFitWarning,
     zeeman_hamiltonian,
@@ -76,7 +76,9 @@ def z_scores(res, truth):
 
 def test_mu_B_is_codata():
     """physics.md B: mu_B = 57.8838 ueV/T, from scipy.constants (not hand-typed)."""
-    assert analysis.zeeman.MU_B_eV_T == MU_B
+    from qdsim.analysis.spectroscopy import zeeman
+
+    assert zeeman.MU_B_eV_T == MU_B
     assert abs(MU_B - 57.8838e-6) < 1e-10
 
 
@@ -487,7 +489,7 @@ def test_dark_fraction_data_determine_the_mixing():
 
 
 def test_dark_fraction_gradient_matches_finite_differences():
-    from qdsim.analysis import zeeman as Z
+    from qdsim.analysis.spectroscopy import zeeman as Z
 
     Bd = np.array([0.5, 3.0, 7.0])
     B, E, _ = synthetic_lines(TRUTH, seed=0, sigma=0.0)
@@ -518,7 +520,7 @@ def test_dark_fraction_gradient_matches_finite_differences():
 
 def test_line_jacobian_matches_finite_differences():
     """Hellmann-Feynman derivatives of the assigned levels equal finite differences."""
-    from qdsim.analysis import zeeman as Z
+    from qdsim.analysis.spectroscopy import zeeman as Z
 
     B, E, _ = synthetic_lines(TRUTH, seed=0, sigma=0.0)
     prob = Z._Problem(

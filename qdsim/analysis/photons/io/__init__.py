@@ -18,10 +18,10 @@ only on request, on channel `SYNC_CHANNEL` (-1).
 
 from __future__ import annotations
 
-from qdsim.analysis.io.ascii import read_histogram
-from qdsim.analysis.io.errors import FileFormatError, FileFormatWarning, NotAPhotonFileError
-from qdsim.analysis.io.reader import count_records, iter_photons, open_records, read_photons
-from qdsim.analysis.io.records import SYNC_CHANNEL
+from qdsim.analysis.photons.io.ascii import read_histogram
+from qdsim.analysis.photons.io.errors import FileFormatError, FileFormatWarning, NotAPhotonFileError
+from qdsim.analysis.photons.io.reader import count_records, iter_photons, open_records, read_photons
+from qdsim.analysis.photons.io.records import SYNC_CHANNEL
 
 __all__ = [
     "FileFormatError",

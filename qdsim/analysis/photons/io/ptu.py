@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from qdsim.analysis.io.errors import FileFormatError
-from qdsim.analysis.io.records import layout_for
-from qdsim.analysis.io.source import RecordSource, check_record_count
+from qdsim.analysis.photons.io.errors import FileFormatError
+from qdsim.analysis.photons.io.records import layout_for
+from qdsim.analysis.photons.io.source import RecordSource, check_record_count
 
 __all__ = ["open_ptu", "read_phu"]
 

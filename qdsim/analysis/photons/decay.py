@@ -43,7 +43,7 @@ from qdsim.analysis.fitting import (
     profile_interval,
     warn_not_converged,
 )
-from qdsim.analysis.photons import PhotonStream
+from qdsim.analysis.photons.stream import PhotonStream
 
 __all__ = ["DecayResult", "decay_histogram", "decay_model", "fit_decay"]
 

@@ -26,7 +26,7 @@ import scipy.constants as _sc
 from scipy.optimize import least_squares
 
 from qdsim.analysis.fitting import warn_not_converged
-from qdsim.analysis.spectra import GoodnessOfFit, PeakFitResult, _readonly, fit_peaks
+from qdsim.analysis.spectroscopy.spectra import GoodnessOfFit, PeakFitResult, _readonly, fit_peaks
 
 __all__ = [
     "K_B_eV_K",

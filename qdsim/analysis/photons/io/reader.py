@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qdsim.analysis.io.errors import FileFormatError, NotAPhotonFileError
-from qdsim.analysis.io.records import SYNC_CHANNEL, DecodedChunk, RecordError, decode_numpy
-from qdsim.analysis.io.source import RecordSource
-from qdsim.analysis.photons import PhotonStream
+from qdsim.analysis.photons.io.errors import FileFormatError, NotAPhotonFileError
+from qdsim.analysis.photons.io.records import SYNC_CHANNEL, DecodedChunk, RecordError, decode_numpy
+from qdsim.analysis.photons.io.source import RecordSource
+from qdsim.analysis.photons.stream import PhotonStream
 
 __all__ = [
     "DEFAULT_CHUNK_RECORDS",
@@ -55,13 +55,13 @@ def open_records(path: str | os.PathLike[str]) -> RecordSource:
 
 def _open_by_content(p: str, head: bytes) -> RecordSource:
     if head[:8] == b"PQTTTR\0\0":
-        from qdsim.analysis.io.ptu import open_ptu
+        from qdsim.analysis.photons.io.ptu import open_ptu
 
         return open_ptu(p)
     if head[:8] in _OTHER_PQ:
         raise NotAPhotonFileError(f"{p}: {_OTHER_PQ[head[:8]]}")
     ident = head[:16].split(b"\0", 1)[0].decode("latin-1", "replace").strip()
-    from qdsim.analysis.io.legacy import LEGACY_IDENTS, open_legacy
+    from qdsim.analysis.photons.io.legacy import LEGACY_IDENTS, open_legacy
 
     if ident in LEGACY_IDENTS:
         return open_legacy(p)

@@ -59,7 +59,7 @@ import scipy.constants as _sc
 from scipy.optimize import least_squares, linear_sum_assignment
 
 from qdsim.analysis.fitting import FitWarning
-from qdsim.analysis.spectra import GoodnessOfFit, _readonly
+from qdsim.analysis.spectroscopy.spectra import GoodnessOfFit, _readonly
 
 __all__ = [
     "MU_B_eV_T",

@@ -25,9 +25,9 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from qdsim.analysis.io.errors import FileFormatError
-from qdsim.analysis.io.records import LAYOUTS, Layout
-from qdsim.analysis.io.source import RecordSource, check_record_count
+from qdsim.analysis.photons.io.errors import FileFormatError
+from qdsim.analysis.photons.io.records import LAYOUTS, Layout
+from qdsim.analysis.photons.io.source import RecordSource, check_record_count
 
 __all__ = ["LEGACY_IDENTS", "open_legacy"]
 

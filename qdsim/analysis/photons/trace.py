@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qdsim.analysis.photons import PhotonStream
+from qdsim.analysis.photons.stream import PhotonStream
 
 if TYPE_CHECKING:
     import xarray as xr

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from qdsim.analysis.io.errors import FileFormatError, FileFormatWarning
-from qdsim.analysis.io.records import Layout
+from qdsim.analysis.photons.io.errors import FileFormatError, FileFormatWarning
+from qdsim.analysis.photons.io.records import Layout
 
 __all__ = ["RecordSource", "check_record_count"]
 

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from qdsim.analysis.photons import PhotonStream
+from qdsim.analysis.photons.stream import PhotonStream
 
 __all__ = ["g2", "correlate_counts", "g2_bins", "normalize_g2"]
 
@@ -239,7 +239,7 @@ def _iter_chunks(source: Any, chunk_records: int | None) -> Iterable[PhotonStrea
     if isinstance(source, PhotonStream):
         return (source,)
     if isinstance(source, str | os.PathLike):
-        from qdsim.analysis import iter_photons
+        from qdsim.analysis.photons.io import iter_photons
 
         kw = {} if chunk_records is None else {"chunk_records": int(chunk_records)}
         return iter_photons(source, **kw)
@@ -377,7 +377,7 @@ def normalize_g2(
             raise ValueError("cw normalisation needs photons in both channels")
         return float(n_a) * float(n_b) * float(bin_ps) / (duration_s * 1e12), {}
     if how == "pulsed":
-        from qdsim.analysis.g2fit import find_period, side_peak_areas
+        from qdsim.analysis.photons.g2fit import find_period, side_peak_areas
 
         period, offset = find_period(delay_ps, counts, period_ps=period_ps)
         areas = side_peak_areas(delay_ps, counts, period, offset)

@@ -102,7 +102,7 @@ def read_histogram(
     with open(p, "rb") as fh:
         head = fh.read(64)
     if head[:8] == b"PQHISTO\0":
-        from qdsim.analysis.io.ptu import read_phu
+        from qdsim.analysis.photons.io.ptu import read_phu
 
         return [
             _make(counts, res, i, p, "PHU", attrs)
