@@ -28,7 +28,7 @@ information; lifetimes also get profile-likelihood confidence intervals.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -486,6 +486,331 @@ def _rise(n: np.ndarray, mask: np.ndarray) -> tuple[bool, int]:
     return bool(k >= 2 and np.any(y[:k] < half)), int(idx[int(np.argmax(n[idx[: k + 2]]))])
 
 
+@dataclass(frozen=True, eq=False)
+class _DecayData:
+    """The validated input of `fit_decay`: grid, counts, fitted bins and the excitation."""
+
+    t: np.ndarray  # bin centres (ps)
+    n: np.ndarray  # counts
+    edges: np.ndarray  # bin edges (ps)
+    b: float  # bin width (ps)
+    mask: np.ndarray  # bins in the likelihood
+    period_ps: float | None
+    irf: np.ndarray | None  # measured IRF, background-subtracted, normalised, zeros trimmed
+    irf_offset: int  # bins from the first data bin to the first IRF bin
+    tail_start: float | None  # tail fit without IRF: the decay's sharp start (ps)
+    peak_bin: int  # no IRF given: the peak bin on the full grid (else -1)
+
+
+@dataclass(frozen=True, eq=False)
+class _DecaySeed:
+    """Parameter names, start values, bounds, scales and fixed names of the decay fit."""
+
+    names: tuple[str, ...]
+    p0: list[float]
+    lower: list[float]
+    upper: list[float]
+    scale: list[float]
+    fixed: list[str]
+
+
+def _validate_decay(
+    time_ps: Any,
+    counts: Any,
+    irf: Any,
+    *,
+    n_exp: int,
+    period_ps: float | None,
+    fit_range_ps: tuple[float, float] | None,
+    irf_background: float | str | None,
+    allow_fractional: bool,
+) -> _DecayData:
+    """Check the input and choose the excitation: measured IRF, Gaussian IRF or tail fit."""
+    if n_exp not in (1, 2):
+        raise ValueError(f"n_exp must be 1 or 2, got {n_exp!r}")
+    t, n, attrs = _input(time_ps, counts, allow_fractional)
+    if period_ps is None:
+        p_attr = attrs.get("period_ps")
+        if p_attr is not None and math.isfinite(float(p_attr)):
+            period_ps = float(p_attr)
+    if period_ps is not None and not (math.isfinite(period_ps) and period_ps > 0):
+        raise ValueError(f"period_ps must be positive, got {period_ps!r}")
+    b = float(t[1] - t[0])
+    edges = np.append(t - b / 2, t[-1] + b / 2)
+    if fit_range_ps is None:
+        mask = np.ones(t.size, bool)
+    else:
+        a, z = float(fit_range_ps[0]), float(fit_range_ps[1])
+        mask = (t >= a) & (t < z)
+        if mask.sum() < 8:
+            raise ValueError(f"fit_range_ps {fit_range_ps} holds fewer than 8 bins")
+    if n[mask].sum() < _MIN_COUNTS:
+        raise ValueError(f"only {n[mask].sum():g} counts in the fitted range: too few to fit")
+
+    w = None
+    off = 0
+    tail_start = None
+    kpk_full = -1
+    if irf is None:
+        resolved, kpk_full = _rise(n, mask)
+        if not resolved:
+            # no IRF and no rise: a tail fit from the peak bin on (the decay starts sharply at
+            # that bin's left edge)
+            mask = mask & (np.arange(t.size) >= kpk_full)
+            tail_start = float(edges[kpk_full])
+            if mask.sum() < 8:
+                raise ValueError("fewer than 8 bins after the peak: too few for a tail fit")
+    if irf is not None:
+        w_raw, off = _irf_on_grid(irf, t, b)
+        w = _prepare_irf(w_raw, irf_background)
+        # drop leading/trailing zeros: a shorter convolution, same result
+        nz = np.flatnonzero(w)
+        w = w[nz[0] : nz[-1] + 1]
+        off += int(nz[0])
+    return _DecayData(t, n, edges, b, mask, period_ps, w, off, tail_start, kpk_full)
+
+
+def _seed_decay(
+    d: _DecayData,
+    *,
+    n_exp: int,
+    background: bool,
+    tau_start_ps: Sequence[float] | None,
+    fit_period: bool,
+) -> _DecaySeed:
+    """Start values from the data (background floor, 1/e time after the peak, IRF position),
+    bounds and scales of every parameter."""
+    t, n, b, edges, mask, period_ps = d.t, d.n, d.b, d.edges, d.mask, d.period_ps
+    nm = n[mask]
+    tm = t[mask]
+    sm = np.convolve(nm, np.ones(5) / 5, mode="same")
+    bg0 = float(np.mean(np.sort(sm)[: max(3, sm.size // 10)])) if background else 0.0
+    if background:  # a start strictly above 0, so counts before the rise have mu > 0
+        bg0 = max(bg0, 1e-3 * float(nm.mean()))
+    kpk = int(np.argmax(sm))
+    above = np.clip(nm - bg0, 0, None)
+    if d.peak_bin >= 0:
+        kpk = int(np.searchsorted(tm, t[d.peak_bin]))
+    # 1/e time after the (smoothed) peak: local, so other pulses in the trace do not bias it
+    level = bg0 + (sm[kpk] - bg0) / math.e
+    below = np.flatnonzero(sm[kpk:] < level)
+    tau_mean = float(tm[kpk + below[0]] - tm[kpk]) if below.size else 0.3 * (tm[-1] - tm[kpk])
+    tau_mean = float(np.clip(tau_mean, 2 * b, 0.5 * (tm[-1] - tm[0])))
+    if period_ps is not None:
+        tau_mean = min(tau_mean, 2 * period_ps)
+    if tau_start_ps is not None:
+        taus0 = [float(x) for x in tau_start_ps]
+        if len(taus0) != n_exp:
+            raise ValueError(f"tau_start_ps needs {n_exp} value(s)")
+    else:
+        taus0 = [tau_mean] if n_exp == 1 else [0.4 * tau_mean, 2.5 * tau_mean]
+    amp0 = float(max(above.sum(), 1.0))
+    if period_ps is not None:
+        # the histogram may hold several pulses: per-pulse amplitude
+        amp0 *= min(1.0, period_ps / (edges[-1] - edges[0]))
+
+    names: list[str] = ["amplitude", "background", "tau1_ps"]
+    p0: list[float] = [amp0, bg0, taus0[0]]
+    lower: list[float] = [0.0, 0.0, 0.05 * b]
+    tau_hi = 1e3 * (edges[-1] - edges[0]) if period_ps is None else 1e3 * period_ps
+    upper: list[float] = [np.inf, np.inf, tau_hi]
+    scale: list[float] = [amp0, max(bg0, 1e-3 * amp0 / t.size), taus0[0]]
+    if n_exp == 2:
+        names += ["tau2_ps", "frac1"]
+        p0 += [taus0[1], 0.5]
+        lower += [0.05 * b, 0.0]
+        upper += [tau_hi, 1.0]
+        scale += [taus0[1], 0.1]
+    if d.irf is None and d.tail_start is None:
+        # Gaussian IRF: t0 at the half-maximum point of the rise, sigma from its 10-90 % time
+        kf = d.peak_bin
+        y = sm
+        ymax = y[kpk]
+        pre = np.flatnonzero(y[:kpk] < bg0 + 0.5 * (ymax - bg0))
+        t_half = float(tm[pre[-1]]) if pre.size else float(tm[kpk])
+        p10 = np.flatnonzero(y[:kpk] < bg0 + 0.1 * (ymax - bg0))
+        p90 = np.flatnonzero(y[:kpk] < bg0 + 0.9 * (ymax - bg0))
+        rise = (tm[p90[-1]] - tm[p10[-1]]) if p10.size and p90.size else 2 * b
+        sig0 = float(max(0.5 * b, rise / 2.56))
+        names += ["irf_t0_ps", "irf_sigma_ps"]
+        p0 += [t_half, sig0]
+        lower += [t[0] - 10 * b if period_ps is None else t_half - period_ps / 2, 0.01 * b]
+        upper += [t[kf] + 10 * b if period_ps is None else t_half + period_ps / 2, 0.5 * tau_hi]
+        scale += [b, sig0]
+    elif d.irf is not None:
+        # shift start: the lag that best overlaps the IRF with the data (cross-correlation;
+        # for pulse trains, the alignment of the most pulses), less half a lifetime
+        from scipy.signal import fftconvolve
+
+        w = d.irf
+        y = np.where(mask, np.clip(n - bg0, 0, None), 0.0)
+        xc = fftconvolve(y, w[::-1], mode="full")  # index i <-> lag (i - (w.size - 1) - off)
+        lag = int(np.argmax(xc)) - (w.size - 1) - d.irf_offset
+        s0 = float(lag * b - 0.3 * taus0[0])
+        names += ["shift_ps"]
+        p0 += [s0]
+        span = edges[-1] - edges[0]
+        lower += [-0.5 * span]
+        upper += [0.5 * span]
+        scale += [b]
+    if fit_period:
+        if period_ps is None:
+            raise ValueError("fit_period needs a start value period_ps")
+        names += ["period_ps"]
+        p0 += [float(period_ps)]
+        lower += [0.9 * period_ps]
+        upper += [1.1 * period_ps]
+        scale += [b]
+    fixed = [] if background else ["background"]
+    return _DecaySeed(tuple(names), p0, lower, upper, scale, fixed)
+
+
+def _fitted_span_model(
+    d: _DecayData, seed: _DecaySeed, n_exp: int
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The model's expected counts of the fitted bins, as a function of the parameter vector.
+
+    The likelihood needs the model on the fitted span only: it is evaluated there (the IRF
+    keeps its full extent through its offset)."""
+    mask = d.mask
+    k0 = int(np.argmax(mask))
+    k1 = mask.size - int(np.argmax(mask[::-1]))
+    sub_edges = d.edges[k0 : k1 + 1]
+    sub_mask = mask[k0:k1]
+    names_t = seed.names
+
+    def model(v: np.ndarray) -> np.ndarray:
+        mu = decay_model(
+            dict(zip(names_t, v, strict=True)),
+            sub_edges,
+            n_exp=n_exp,
+            period_ps=d.period_ps,
+            irf=d.irf,
+            irf_offset_bins=d.irf_offset - k0,
+            tail_start_ps=d.tail_start,
+        )
+        return mu[sub_mask]
+
+    return model
+
+
+def _fit_decay_likelihood(
+    model: Callable[[np.ndarray], np.ndarray], d: _DecayData, seed: _DecaySeed
+) -> PoissonFit:
+    """Poisson maximum likelihood over the fitted bins; warns when it does not converge."""
+    fit = fit_poisson(
+        model,
+        d.n[d.mask],
+        seed.names,
+        seed.p0,
+        lower=seed.lower,
+        upper=seed.upper,
+        fixed=seed.fixed,
+        scale=seed.scale,
+    )
+    if not fit.converged:
+        warn_not_converged("fit_decay", fit.message, stacklevel=4)
+    return fit
+
+
+def _lifetime_intervals(
+    model: Callable[[np.ndarray], np.ndarray],
+    d: _DecayData,
+    seed: _DecaySeed,
+    fit: PoissonFit,
+    tau_names: list[str],
+    ci_level: float,
+) -> np.ndarray:
+    """Profile-likelihood intervals of the lifetimes at `ci_level`, shape (n_exp, 2)."""
+    from scipy.stats import chi2
+
+    ci = np.full((len(tau_names), 2), np.nan)
+    dd = float(chi2.ppf(ci_level, 1))
+    for i, nmk in enumerate(tau_names):
+        ci[i] = profile_interval(
+            model,
+            d.n[d.mask],
+            fit,
+            nmk,
+            lower=seed.lower,
+            upper=seed.upper,
+            fixed=seed.fixed,
+            scale=seed.scale,
+            delta_deviance=dd,
+        )
+    return ci
+
+
+def _assemble_decay(
+    d: _DecayData,
+    fit: PoissonFit,
+    ci: np.ndarray,
+    tau_names: list[str],
+    *,
+    n_exp: int,
+    ci_level: float,
+) -> DecayResult:
+    """The result: lifetimes sorted short to long with their errors, intervals and fractions,
+    the model on the whole grid and the IRF on the data's grid."""
+    pr = fit.as_dict()
+    se = fit.stderr_dict()
+    t, w, off = d.t, d.irf, d.irf_offset
+    mu_all = decay_model(
+        pr,
+        d.edges,
+        n_exp=n_exp,
+        period_ps=d.period_ps,
+        irf=w,
+        irf_offset_bins=off,
+        tail_start_ps=d.tail_start,
+    )
+    taus = np.array([pr[k] for k in tau_names])
+    taus_err = np.array([se[k] for k in tau_names])
+    if n_exp == 1:
+        fr = np.array([1.0])
+        fr_err = np.array([0.0])
+    else:
+        fr = np.array([pr["frac1"], 1.0 - pr["frac1"]])
+        fr_err = np.array([se["frac1"], se["frac1"]])
+    order = np.argsort(taus)
+    w_out = None
+    if w is not None:
+        w_out = np.zeros(t.size)
+        lo_i, hi_i = max(off, 0), min(off + w.size, t.size)
+        if hi_i > lo_i:
+            w_out[lo_i:hi_i] = w[lo_i - off : hi_i - off]
+    return DecayResult(
+        lifetimes_ps=taus[order],
+        lifetimes_err_ps=taus_err[order],
+        lifetimes_ci_ps=ci[order],
+        ci_level=float(ci_level),
+        fractions=fr[order],
+        fractions_err=fr_err[order],
+        params=pr,
+        stderr=se,
+        covariance=fit.covariance,
+        param_names=fit.names,
+        gof=fit.gof,
+        converged=fit.converged,
+        message=fit.message,
+        time_ps=t,
+        counts=d.n,
+        fit=mu_all,
+        fit_mask=d.mask,
+        irf=w_out,
+        n_exp=n_exp,
+        period_ps=pr.get("period_ps", d.period_ps),
+        irf_model=(
+            "measured"
+            if w is not None
+            else (
+                "gaussian" if d.tail_start is None else f"none: tail fit from {d.tail_start:g} ps"
+            )
+        ),
+        _poisson=fit,
+    )
+
+
 def fit_decay(
     time_ps: Any,
     counts: Any = None,
@@ -532,224 +857,24 @@ def fit_decay(
     Raises `ValueError` for NaN, negative or non-integer counts, fewer than 50 counts, an IRF on
     another grid or without counts, or `n_exp` not in (1, 2).
     """
-    if n_exp not in (1, 2):
-        raise ValueError(f"n_exp must be 1 or 2, got {n_exp!r}")
-    t, n, attrs = _input(time_ps, counts, allow_fractional)
-    if period_ps is None:
-        p_attr = attrs.get("period_ps")
-        if p_attr is not None and math.isfinite(float(p_attr)):
-            period_ps = float(p_attr)
-    if period_ps is not None and not (math.isfinite(period_ps) and period_ps > 0):
-        raise ValueError(f"period_ps must be positive, got {period_ps!r}")
-    b = float(t[1] - t[0])
-    edges = np.append(t - b / 2, t[-1] + b / 2)
-    if fit_range_ps is None:
-        mask = np.ones(t.size, bool)
-    else:
-        a, z = float(fit_range_ps[0]), float(fit_range_ps[1])
-        mask = (t >= a) & (t < z)
-        if mask.sum() < 8:
-            raise ValueError(f"fit_range_ps {fit_range_ps} holds fewer than 8 bins")
-    if n[mask].sum() < _MIN_COUNTS:
-        raise ValueError(f"only {n[mask].sum():g} counts in the fitted range: too few to fit")
-
-    w = None
-    off = 0
-    tail_start = None
-    if irf is None:
-        resolved, kpk_full = _rise(n, mask)
-        if not resolved:
-            # no IRF and no rise: a tail fit from the peak bin on (the decay starts sharply at
-            # that bin's left edge)
-            mask = mask & (np.arange(t.size) >= kpk_full)
-            tail_start = float(edges[kpk_full])
-            if mask.sum() < 8:
-                raise ValueError("fewer than 8 bins after the peak: too few for a tail fit")
-    if irf is not None:
-        w_raw, off = _irf_on_grid(irf, t, b)
-        w = _prepare_irf(w_raw, irf_background)
-        # drop leading/trailing zeros: a shorter convolution, same result
-        nz = np.flatnonzero(w)
-        w = w[nz[0] : nz[-1] + 1]
-        off += int(nz[0])
-
-    # ---- start values
-    nm = n[mask]
-    tm = t[mask]
-    sm = np.convolve(nm, np.ones(5) / 5, mode="same")
-    bg0 = float(np.mean(np.sort(sm)[: max(3, sm.size // 10)])) if background else 0.0
-    if background:  # a start strictly above 0, so counts before the rise have mu > 0
-        bg0 = max(bg0, 1e-3 * float(nm.mean()))
-    kpk = int(np.argmax(sm))
-    above = np.clip(nm - bg0, 0, None)
-    if irf is None:
-        kpk = int(np.searchsorted(tm, t[kpk_full]))
-    # 1/e time after the (smoothed) peak: local, so other pulses in the trace do not bias it
-    level = bg0 + (sm[kpk] - bg0) / math.e
-    below = np.flatnonzero(sm[kpk:] < level)
-    tau_mean = float(tm[kpk + below[0]] - tm[kpk]) if below.size else 0.3 * (tm[-1] - tm[kpk])
-    tau_mean = float(np.clip(tau_mean, 2 * b, 0.5 * (tm[-1] - tm[0])))
-    if period_ps is not None:
-        tau_mean = min(tau_mean, 2 * period_ps)
-    if tau_start_ps is not None:
-        taus0 = [float(x) for x in tau_start_ps]
-        if len(taus0) != n_exp:
-            raise ValueError(f"tau_start_ps needs {n_exp} value(s)")
-    else:
-        taus0 = [tau_mean] if n_exp == 1 else [0.4 * tau_mean, 2.5 * tau_mean]
-    amp0 = float(max(above.sum(), 1.0))
-    if period_ps is not None:
-        # the histogram may hold several pulses: per-pulse amplitude
-        amp0 *= min(1.0, period_ps / (edges[-1] - edges[0]))
-
-    names: list[str] = ["amplitude", "background", "tau1_ps"]
-    p0: list[float] = [amp0, bg0, taus0[0]]
-    lower: list[float] = [0.0, 0.0, 0.05 * b]
-    tau_hi = 1e3 * (edges[-1] - edges[0]) if period_ps is None else 1e3 * period_ps
-    upper: list[float] = [np.inf, np.inf, tau_hi]
-    scale: list[float] = [amp0, max(bg0, 1e-3 * amp0 / t.size), taus0[0]]
-    if n_exp == 2:
-        names += ["tau2_ps", "frac1"]
-        p0 += [taus0[1], 0.5]
-        lower += [0.05 * b, 0.0]
-        upper += [tau_hi, 1.0]
-        scale += [taus0[1], 0.1]
-    if w is None and tail_start is None:
-        # Gaussian IRF: t0 at the half-maximum point of the rise, sigma from its 10-90 % time
-        kf = kpk_full
-        y = sm
-        ymax = y[kpk]
-        pre = np.flatnonzero(y[:kpk] < bg0 + 0.5 * (ymax - bg0))
-        t_half = float(tm[pre[-1]]) if pre.size else float(tm[kpk])
-        p10 = np.flatnonzero(y[:kpk] < bg0 + 0.1 * (ymax - bg0))
-        p90 = np.flatnonzero(y[:kpk] < bg0 + 0.9 * (ymax - bg0))
-        rise = (tm[p90[-1]] - tm[p10[-1]]) if p10.size and p90.size else 2 * b
-        sig0 = float(max(0.5 * b, rise / 2.56))
-        names += ["irf_t0_ps", "irf_sigma_ps"]
-        p0 += [t_half, sig0]
-        lower += [t[0] - 10 * b if period_ps is None else t_half - period_ps / 2, 0.01 * b]
-        upper += [t[kf] + 10 * b if period_ps is None else t_half + period_ps / 2, 0.5 * tau_hi]
-        scale += [b, sig0]
-    elif w is not None:
-        # shift start: the lag that best overlaps the IRF with the data (cross-correlation;
-        # for pulse trains, the alignment of the most pulses), less half a lifetime
-        from scipy.signal import fftconvolve
-
-        y = np.where(mask, np.clip(n - bg0, 0, None), 0.0)
-        xc = fftconvolve(y, w[::-1], mode="full")  # index i <-> lag (i - (w.size - 1) - off)
-        lag = int(np.argmax(xc)) - (w.size - 1) - off
-        s0 = float(lag * b - 0.3 * taus0[0])
-        names += ["shift_ps"]
-        p0 += [s0]
-        span = edges[-1] - edges[0]
-        lower += [-0.5 * span]
-        upper += [0.5 * span]
-        scale += [b]
-    if fit_period:
-        if period_ps is None:
-            raise ValueError("fit_period needs a start value period_ps")
-        names += ["period_ps"]
-        p0 += [float(period_ps)]
-        lower += [0.9 * period_ps]
-        upper += [1.1 * period_ps]
-        scale += [b]
-    fixed = [] if background else ["background"]
-    names_t = tuple(names)
-
-    # the likelihood needs the model on the fitted span only: evaluate it there (the IRF keeps
-    # its full extent through its offset)
-    k0 = int(np.argmax(mask))
-    k1 = mask.size - int(np.argmax(mask[::-1]))
-    sub_edges = edges[k0 : k1 + 1]
-    sub_mask = mask[k0:k1]
-
-    def model(v: np.ndarray) -> np.ndarray:
-        mu = decay_model(
-            dict(zip(names_t, v, strict=True)),
-            sub_edges,
-            n_exp=n_exp,
-            period_ps=period_ps,
-            irf=w,
-            irf_offset_bins=off - k0,
-            tail_start_ps=tail_start,
-        )
-        return mu[sub_mask]
-
-    fit = fit_poisson(
-        model, n[mask], names_t, p0, lower=lower, upper=upper, fixed=fixed, scale=scale
-    )
-    pr = fit.as_dict()
-    se = fit.stderr_dict()
-    if not fit.converged:
-        warn_not_converged("fit_decay", fit.message)
-    mu_all = decay_model(
-        pr,
-        edges,
+    data = _validate_decay(
+        time_ps,
+        counts,
+        irf,
         n_exp=n_exp,
         period_ps=period_ps,
-        irf=w,
-        irf_offset_bins=off,
-        tail_start_ps=tail_start,
+        fit_range_ps=fit_range_ps,
+        irf_background=irf_background,
+        allow_fractional=allow_fractional,
     )
-
+    seed = _seed_decay(
+        data, n_exp=n_exp, background=background, tau_start_ps=tau_start_ps, fit_period=fit_period
+    )
+    model = _fitted_span_model(data, seed, n_exp)
+    fit = _fit_decay_likelihood(model, data, seed)
     tau_names = ["tau1_ps"] if n_exp == 1 else ["tau1_ps", "tau2_ps"]
-    ci = np.full((n_exp, 2), np.nan)
     if profile:
-        from scipy.stats import chi2
-
-        dd = float(chi2.ppf(ci_level, 1))
-        for i, nmk in enumerate(tau_names):
-            ci[i] = profile_interval(
-                model,
-                n[mask],
-                fit,
-                nmk,
-                lower=lower,
-                upper=upper,
-                fixed=fixed,
-                scale=scale,
-                delta_deviance=dd,
-            )
-    taus = np.array([pr[k] for k in tau_names])
-    taus_err = np.array([se[k] for k in tau_names])
-    if n_exp == 1:
-        fr = np.array([1.0])
-        fr_err = np.array([0.0])
+        ci = _lifetime_intervals(model, data, seed, fit, tau_names, ci_level)
     else:
-        fr = np.array([pr["frac1"], 1.0 - pr["frac1"]])
-        fr_err = np.array([se["frac1"], se["frac1"]])
-    order = np.argsort(taus)
-    w_out = None
-    if w is not None:
-        w_out = np.zeros(t.size)
-        lo_i, hi_i = max(off, 0), min(off + w.size, t.size)
-        if hi_i > lo_i:
-            w_out[lo_i:hi_i] = w[lo_i - off : hi_i - off]
-    return DecayResult(
-        lifetimes_ps=taus[order],
-        lifetimes_err_ps=taus_err[order],
-        lifetimes_ci_ps=ci[order],
-        ci_level=float(ci_level),
-        fractions=fr[order],
-        fractions_err=fr_err[order],
-        params=pr,
-        stderr=se,
-        covariance=fit.covariance,
-        param_names=fit.names,
-        gof=fit.gof,
-        converged=fit.converged,
-        message=fit.message,
-        time_ps=t,
-        counts=n,
-        fit=mu_all,
-        fit_mask=mask,
-        irf=w_out,
-        n_exp=n_exp,
-        period_ps=pr.get("period_ps", period_ps),
-        irf_model=(
-            "measured"
-            if w is not None
-            else ("gaussian" if tail_start is None else f"none: tail fit from {tail_start:g} ps")
-        ),
-        _poisson=fit,
-    )
+        ci = np.full((n_exp, 2), np.nan)
+    return _assemble_decay(data, fit, ci, tau_names, n_exp=n_exp, ci_level=ci_level)
