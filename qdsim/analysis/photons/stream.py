@@ -7,6 +7,7 @@ every photon record, plus (T3 mode) the sync index and micro time. It is built b
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,26 @@ class PhotonStream:
             object.__setattr__(self, "duration_s", span * 1e-12)
         elif not (np.isfinite(self.duration_s) and self.duration_s >= 0):
             raise ValueError(f"duration_s must be finite and >= 0, got {self.duration_s}")
+
+    @classmethod
+    def _from_reader(cls, **fields: Any) -> PhotonStream:
+        """A stream from a reader whose arrays are int64, equally long and time-sorted by
+        construction (the compiled decoder of `read_photons`): the checks of `__post_init__`,
+        a full pass over the times, are skipped. Not for arrays from elsewhere."""
+        obj = cls.__new__(cls)
+        for f in dataclasses.fields(cls):
+            if f.name in fields:
+                value = fields.pop(f.name)
+            elif f.default is not dataclasses.MISSING:
+                value = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                raise TypeError(f"PhotonStream field {f.name!r} missing")
+            object.__setattr__(obj, f.name, value)
+        if fields:
+            raise TypeError(f"unknown PhotonStream fields {sorted(fields)}")
+        return obj
 
     @classmethod
     def concatenate(cls, streams: Sequence[PhotonStream]) -> PhotonStream:

@@ -2,8 +2,8 @@
 
 No kept library reads them correctly (phconvert, for one, counts .pt3 markers as overflows),
 so this module parses the published header layouts (PicoQuant's legacy file demos; packed,
-little-endian) and hands the records, which use the PTU record layouts, to
-`records.decode_numpy`.
+little-endian) and hands the records, which use the PTU record layouts, to the same decoder
+as PTU files (`fast`, with `records.decode_numpy` as reference).
 
 - PicoHarp 300, format version 2.0: text header (328 B), binary header (208 B), one board
   header per board (156 B), TTTR header (36 B: ..., CntRate0 = sync rate, ..., Records,

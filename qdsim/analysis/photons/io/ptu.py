@@ -1,8 +1,9 @@
 """PicoQuant unified tagged files: PTU (photon records) and PHU (histograms), through `ptufile`.
 
 `ptufile` parses the tagged header (every tag type, out-of-order and duplicate tags) and the
-histogram blocks. The TTTR records of a PTU file are decoded by `records.decode_numpy`, chunk by
-chunk, and not by `PtuFile.decode_records`, which (ptufile 2026.2) restarts its overflow count at
+histogram blocks. The TTTR records of a PTU file are decoded by this package's own decoder
+(`fast`, compiled with numba; `records.decode_numpy` is its NumPy reference), chunk by chunk,
+and not by `PtuFile.decode_records`, which (ptufile 2026.2) restarts its overflow count at
 every call, so cannot decode a file in chunks; gives HydraHarp/MultiHarp/TimeHarp T2 sync
 records channel 0, the same number as the first detector input; multiplies a v2 T2 overflow
 count in 32 bits, losing 2**32 ticks (4.3 ms at 1 ps) when one record counts >= 128 periods;

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qdsim.analysis.photons.io import fast
 from qdsim.analysis.photons.io.errors import FileFormatError, NotAPhotonFileError
 from qdsim.analysis.photons.io.records import SYNC_CHANNEL, DecodedChunk, RecordError, decode_numpy
 from qdsim.analysis.photons.io.source import RecordSource
@@ -33,6 +34,22 @@ _OTHER_PQ = {
     b"PQDEFLT\0": "a PicoQuant settings file (PFS/PUS) without photon records",
     b"PQRESLT\0": "a PicoQuant result file (PQRES) without photon records",
 }
+
+
+def _decoder() -> str:
+    """ "numba" (the compiled kernels of `fast`) or "numpy" (`records.decode_numpy`, the
+    reference): `QDSIM_PHOTON_DECODER` chooses, default numba when it imports."""
+    name = os.environ.get("QDSIM_PHOTON_DECODER") or ("numba" if fast.HAVE_NUMBA else "numpy")
+    if name not in ("numba", "numpy"):
+        raise ValueError(f"QDSIM_PHOTON_DECODER must be 'numba' or 'numpy', got {name!r}")
+    if name == "numba" and not fast.HAVE_NUMBA:  # pragma: no cover
+        raise ImportError("QDSIM_PHOTON_DECODER=numba but numba cannot be imported")
+    return name
+
+
+def _decode(records: np.ndarray, layout, carry: int, start: int, last_time: int) -> DecodedChunk:
+    decode = fast.decode_fast if _decoder() == "numba" else decode_numpy
+    return decode(records, layout, carry, start, last_time)
 
 
 def open_records(path: str | os.PathLike[str]) -> RecordSource:
@@ -133,7 +150,7 @@ class _Assembler:
 
     def decode(self, records: np.ndarray, start: int) -> DecodedChunk:
         try:
-            d = decode_numpy(records, self.src.layout, self.carry, start, self.last_time)
+            d = _decode(records, self.src.layout, self.carry, start, self.last_time)
         except RecordError as exc:
             raise FileFormatError(f"{self.src.path}: {exc}") from None
         self.carry, self.last_time = d.carry, d.last_time
@@ -302,7 +319,20 @@ def read_photons(
     header, whose acquisition time may be wrong (a measurement stopped by hand); `header` the
     file's header fields; `record_type`, `resolution_ps`. Decoding runs in chunks of
     `chunk_records`, so temporaries stay bounded; the result itself needs ~32 B per photon.
+
+    The compiled decoder (`fast.decode_into`) writes every chunk straight into the arrays of the
+    result, so reading costs about one pass over the records; with `QDSIM_PHOTON_DECODER=numpy`
+    the file goes through `iter_photons` and the NumPy reference decoder instead (same result).
     """
+    if _decoder() == "numba":
+        return _read_whole(
+            path,
+            channels=channels,
+            include_sync=include_sync,
+            sync_period_ps=sync_period_ps,
+            chunk_records=chunk_records,
+            progress=progress,
+        )
     chunks = list(
         iter_photons(
             path,
@@ -314,6 +344,110 @@ def read_photons(
         )
     )
     return PhotonStream.concatenate(chunks)
+
+
+def _split_unit(unit_ps: float) -> tuple[int, float, bool]:
+    """`(whole, frac, exact)`: how `ticks_to_ps` splits a unit, for the compiled kernels."""
+    whole = round(unit_ps)
+    if abs(unit_ps - whole) <= 1e-9 * max(1.0, unit_ps):
+        return int(whole), 0.0, True
+    whole = math.floor(unit_ps)
+    return int(whole), float(unit_ps - whole), False
+
+
+def _read_whole(
+    path: str | os.PathLike[str],
+    *,
+    channels: Sequence[int] | None,
+    include_sync: bool,
+    sync_period_ps: float | None,
+    chunk_records: int,
+    progress: Callable[[int, int], None] | None,
+) -> PhotonStream:
+    """`read_photons` through the compiled kernel: the result's arrays are allocated once (as
+    long as the file has records; the tail never written stays unmapped memory) and each chunk
+    of records, read into one reused buffer, is decoded into them. The same result as joining
+    the chunks of `iter_photons`: times, order, markers, and the duration, which follows the
+    chunk edges exactly as `_Assembler.chunk` does."""
+    if chunk_records < 1:
+        raise ValueError(f"chunk_records must be >= 1, got {chunk_records}")
+    src = open_records(path)
+    asm = _Assembler(
+        src, sync_period_ps=sync_period_ps, include_sync=include_sync, channels=channels
+    )
+    t3, n = src.t3, src.n_records
+    unit_ps = asm.period if t3 else src.tick_ps
+    unit = _split_unit(unit_ps)
+    keep = np.zeros(64, np.bool_)
+    if asm.want is None:
+        keep[:] = True
+    else:
+        keep[[c for c in asm.want.tolist() if 0 <= c < 64]] = True
+    n_out = max(n, 1)
+    o_t = np.empty(n_out, np.int64)
+    o_c = np.empty(n_out, np.int64)
+    out = (o_t, o_c, np.empty(n_out, np.int64), np.empty(n_out, np.int64)) if t3 else (o_t, o_c)
+    markers = (np.empty(n_out, np.int64), np.empty(n_out, np.int64))
+    st = np.zeros(fast.STATE_SIZE, np.int64)
+    counts = np.zeros(64, np.int64)
+    buf = np.empty(min(chunk_records, n_out), np.uint32)
+    end_ps = boundary_ps = 0
+    with open(src.path, "rb") as fh:
+        fh.seek(src.offset)
+        for start in range(0, n, chunk_records):
+            m = min(chunk_records, n - start)
+            part = buf[:m]
+            got = fh.readinto(part) or 0
+            if got != 4 * m:  # the file shrank since its header was checked
+                raise FileFormatError(
+                    f"{src.path}: truncated while reading record {start + got // 4}"
+                )
+            st[fast.ERR] = -1
+            try:
+                fast.decode_into(
+                    part,
+                    src.layout,
+                    start,
+                    st,
+                    counts,
+                    keep,
+                    asm.include_sync and not t3,
+                    unit,
+                    src.micro_ps or 0.0,
+                    out,
+                    markers,
+                )
+            except RecordError as exc:
+                raise FileFormatError(f"{src.path}: {exc}") from None
+            # as _Assembler.chunk: the latest record end, and each chunk's cutoff
+            end_ps = max(end_ps, int(ticks_to_ps(np.array([st[fast.END]]), unit_ps)[0]))
+            if start + m < n:
+                cut = max(int(st[fast.CARRY]), int(st[fast.LAST]))
+                boundary_ps = max(boundary_ps, int(ticks_to_ps(np.array([cut]), unit_ps)[0]))
+            if progress is not None:
+                progress(start + m, n)
+    k, n_mark = int(st[fast.N_OUT]), int(st[fast.N_MARK])
+    if asm.want is not None:
+        asm.seen = {int(c): int(counts[c]) for c in range(64) if counts[c]}
+        asm.seen[SYNC_CHANNEL] = int(st[fast.N_SYNC]) if asm.include_sync else 0
+        asm.finish()
+    t = o_t[:k]
+    final_ps = max(end_ps, boundary_ps, int(t[-1]) if k else 0)
+    return PhotonStream._from_reader(
+        time_ps=t,
+        channel=o_c[:k],
+        micro_ps=out[2][:k] if t3 else None,
+        sync_index=out[3][:k] if t3 else None,
+        sync_period_ps=asm.period if t3 else None,
+        marker_time_ps=ticks_to_ps(markers[0][:n_mark], unit_ps),
+        marker_bits=markers[1][:n_mark].copy(),
+        duration_s=final_ps * 1e-12,
+        header=src.header,
+        path=src.path,
+        start_ps=0,
+        record_type=src.layout.name,
+        resolution_ps=src.micro_ps if t3 else src.tick_ps,
+    )
 
 
 def count_records(
@@ -332,7 +466,7 @@ def count_records(
     carry = end = last_time = 0
     for start, part in _chunks(src, chunk_records):
         try:
-            d = decode_numpy(part, src.layout, carry, start, last_time)
+            d = _decode(part, src.layout, carry, start, last_time)
         except RecordError as exc:
             raise FileFormatError(f"{src.path}: {exc}") from None
         carry, end, last_time = d.carry, d.end, d.last_time
