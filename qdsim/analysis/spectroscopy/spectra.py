@@ -286,6 +286,8 @@ def read_spectrum(
     series: tuple[str, Sequence[float] | np.ndarray] | None = None,
     columns: tuple[int, int] = (0, 1),
     name: str = "intensity",
+    sum_over: str | Sequence[str] | None = None,
+    saturation: float | None = None,
 ) -> Any:
     """Read a spectrum (or a series) onto an ascending photon-energy axis in eV.
 
@@ -310,6 +312,19 @@ def read_spectrum(
       ``("field", [0, 1, 2])`` (T) or ``("temperature", [...])`` (K).
     - `columns`: (axis column, intensity column) of a text file.
     - `name`: name of the returned DataArray.
+    - `sum_over`, `saturation`: for spectrometer camera files only, see below.
+
+    **Camera files.** Andor `.sif` and Princeton Instruments `.spe` (2.x and 3.0) files are
+    recognised (SIF by content, SPE by extension or header) and read through `sif-parser` and
+    `spexread` (`spectroscopy.camera`): the axis is the wavelength calibration stored in the
+    file (`medium` still required; a file without calibration is a `FileFormatError`), frames
+    and rows become dims ``frame`` and ``row`` when there is more than one (``sum_over="frame"``,
+    ``"row"`` or both sums them), the metadata (exposure, gate delay and width, detector,
+    accumulations, temperature, calibration) go to attrs, and NaN or saturated pixels raise a
+    `FileFormatWarning` (integer data saturate at their type's maximum; `saturation` sets the
+    level, e.g. for float SIF data). The counts are per pixel: `jacobian=True` divides them by
+    the pixel width in wavelength before the Jacobian (counts per eV), False keeps counts per
+    pixel.
 
     **Returns:** `xarray.DataArray` with dim ``energy`` (eV, ascending; coordinate attrs
     ``units = "eV"``) last, plus any series dim; attrs record the source unit, medium and
@@ -320,6 +335,9 @@ def read_spectrum(
     """
     import xarray as xr
 
+    camera_only = sum_over is not None or saturation is not None
+    if camera_only and not isinstance(source, str | os.PathLike):
+        raise ValueError("sum_over= and saturation= apply to camera files (.sif, .spe)")
     extra_dims: list[str] = []
     extra_coords: dict[str, Any] = {}
     attrs: dict[str, Any] = {}
@@ -354,6 +372,20 @@ def read_spectrum(
             raise FileNotFoundError(f"no such spectrum file: {path}")
         if intensity is not None:
             raise ValueError("intensity= is for array input, not files")
+        from qdsim.analysis.spectroscopy.camera import is_camera_file, spectrum_from_camera_file
+
+        if is_camera_file(path):
+            return spectrum_from_camera_file(
+                path,
+                medium=medium,
+                jacobian=jacobian,
+                sum_over=sum_over,
+                saturation=saturation,
+                unit=unit,
+                name=name,
+            )
+        if camera_only:
+            raise ValueError(f"{path}: sum_over= and saturation= apply to camera files only")
         x, y, hint = _read_text(path, columns)
         if unit is None:
             unit = hint
