@@ -627,46 +627,78 @@ def _detect(
     return E[pk], np.maximum(w_idx * dE, 2 * np.abs(dE))
 
 
-def fit_peaks(
+@dataclass(frozen=True, eq=False)
+class _SpectraData:
+    """The validated input of `fit_peaks`: energies ascending, (m, n) intensities and errors."""
+
+    E: np.ndarray
+    Y: np.ndarray
+    S: np.ndarray
+    absolute: bool  # errors given (True) or scaled by chi^2_red afterwards (False)
+    series_dim: str | None
+    series_values: np.ndarray | None
+
+
+@dataclass(eq=False)
+class _PeakLayout:
+    """Where every line's centre, width and area, and every background term, sit in the
+    parameter vector; with start values and bounds. `model(x)` gives the (m, n) spectra."""
+
+    E: np.ndarray
+    shape_out: tuple[int, int]
+    shape: str
+    gaussian_fwhm_eV: float | None
+    counts: list[int]
+    Ec: float
+    names: list[str] = field(default_factory=list)
+    x0: list[float] = field(default_factory=list)
+    lb: list[float] = field(default_factory=list)
+    ub: list[float] = field(default_factory=list)
+    width_idx: dict[tuple[int, int], int] = field(default_factory=dict)
+    center_idx: dict[tuple[int, int], int] = field(default_factory=dict)
+    area_idx: dict[tuple[int, int], int] = field(default_factory=dict)
+    bg_idx: dict[int, list[int]] = field(default_factory=dict)
+    gw_idx: int | None = None
+
+    def add(self, nm: str, v: float, lo: float = -np.inf, hi: float = np.inf) -> int:
+        self.names.append(nm)
+        self.x0.append(float(np.clip(v, lo, hi)))
+        self.lb.append(lo)
+        self.ub.append(hi)
+        return len(self.names) - 1
+
+    def gauss_fwhm(self, x: np.ndarray) -> float:
+        if self.gw_idx is not None:
+            return x[self.gw_idx]
+        return self.gaussian_fwhm_eV if self.gaussian_fwhm_eV is not None else 0.0
+
+    def model(self, x: np.ndarray) -> np.ndarray:
+        E = self.E
+        out = np.zeros(self.shape_out)
+        gw = self.gauss_fwhm(x)
+        for i in range(self.shape_out[0]):
+            for j in range(self.counts[i]):
+                out[i] += x[self.area_idx[(i, j)]] * _profile(
+                    self.shape, E - x[self.center_idx[(i, j)]], x[self.width_idx[(i, j)]], gw
+                )
+            b = self.bg_idx[i]
+            if b:
+                out[i] += x[b[0]]
+            if len(b) == 2:
+                out[i] += x[b[1]] * (E - self.Ec)
+        return out
+
+
+def _validate_spectra(
     spectrum: Any,
-    n_peaks: int | Sequence[int] | None = None,
     *,
-    centers_eV: Sequence[float] | Sequence[Sequence[float]] | None = None,
-    shape: Literal["lorentzian", "gaussian", "voigt"] = "lorentzian",
-    background: Literal["none", "constant", "linear"] = "constant",
-    shared_width: Literal["none", "peaks", "series", "all"] = "none",
-    gaussian_fwhm_eV: float | None = None,
-    sigma: float | np.ndarray | Literal["poisson"] | None = None,
-    window_eV: tuple[float, float] | None = None,
-    min_snr: float = 5.0,
-) -> PeakFitResult:
-    """Fit lines plus a background to a spectrum or a series of spectra (energy axis in eV).
-
-    Model per spectrum: sum_j A_j P(E - E_j; w_j) + b0 + b1 (E - E_c), P a unit-area Lorentzian
-    (w = FWHM), Gaussian (w = FWHM) or Voigt (Lorentzian FWHM w, Gaussian FWHM shared over all
-    lines and spectra, or fixed by `gaussian_fwhm_eV`, e.g. the spectrometer resolution).
-    Weighted least squares (trust region, widths > 0); errors from the Jacobian at the optimum.
-
-    **Arguments:**
-    - `spectrum`: `xarray.DataArray` from `read_spectrum` (dim 'energy' in eV, optionally one
-      series dim), or a tuple ``(energy_eV, intensity)`` with intensity 1-D or (m, n).
-    - `n_peaks`: number of lines per spectrum (int, or one per spectrum); the most prominent
-      maxima seed them. None: every maximum with prominence > `min_snr` x noise.
-    - `centers_eV`: starting centres instead (one list, or one list per spectrum).
-    - `shape`: 'lorentzian', 'gaussian' or 'voigt'.
-    - `background`: 'none', 'constant' or 'linear'.
-    - `shared_width`: 'none' (a width per line), 'peaks' (one width per spectrum), 'series'
-      (a width per line index, shared over the series; needs equal line counts), 'all' (one
-      width for everything: resolution-limited lines).
-    - `gaussian_fwhm_eV`: Voigt only: fix the Gaussian FWHM (eV); None fits one shared value.
-    - `sigma`: intensity errors: None (equal weights; covariance scaled by chi^2_red),
-      'poisson' (sqrt(max(y, 1)), counts), a number or an array like the data (absolute).
-    - `window_eV`: (low, high) energy range to fit, eV.
-    - `min_snr`: detection threshold for automatic seeding.
-
-    **Returns:** `PeakFitResult`. **Raises:** `ValueError` on NaN data, too few points for the
-    parameters, unknown options, or no peak found.
-    """
+    shape: str,
+    background: str,
+    shared_width: str,
+    sigma: float | np.ndarray | str | None,
+    window_eV: tuple[float, float] | None,
+) -> _SpectraData:
+    """Check the options and the data; sort by energy, cut the window, build the errors."""
     import xarray as xr
 
     if shape not in ("lorentzian", "gaussian", "voigt"):
@@ -731,12 +763,21 @@ def fit_peaks(
         if m.sum() < 3:
             raise ValueError(f"window {window_eV} eV holds {m.sum()} points")
         E, Y, S = E[m], Y[:, m], S[:, m]
-    M, N = Y.shape
     if np.any(np.diff(E) <= 0):
         raise ValueError("energy axis has repeated values")
+    return _SpectraData(E, Y, S, absolute, series_dim, series_values)
 
-    # seeds
-    counts: list[int]
+
+def _seed_lines(
+    d: _SpectraData,
+    n_peaks: int | Sequence[int] | None,
+    centers_eV: Sequence[float] | Sequence[Sequence[float]] | None,
+    min_snr: float,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(centres, FWHMs) in eV to start every spectrum's lines from: the given centres, or the
+    most prominent maxima."""
+    E, Y = d.E, d.Y
+    M = Y.shape[0]
     if centers_eV is not None:
         c_arr = list(centers_eV)
         per = (
@@ -751,100 +792,87 @@ def fit_peaks(
             c = np.sort(np.asarray(per[i]))
             dE = float(np.median(np.diff(E)))
             seeds.append((c, np.full(c.size, 4 * dE)))
-    else:
-        nn = [n_peaks] * M if n_peaks is None or isinstance(n_peaks, int) else list(n_peaks)
-        if len(nn) != M:
-            raise ValueError(f"n_peaks has {len(nn)} entries for {M} spectra")
-        seeds = [_detect(E, Y[i], nn[i], min_snr) for i in range(M)]
+        return seeds
+    nn = [n_peaks] * M if n_peaks is None or isinstance(n_peaks, int) else list(n_peaks)
+    if len(nn) != M:
+        raise ValueError(f"n_peaks has {len(nn)} entries for {M} spectra")
+    return [_detect(E, Y[i], nn[i], min_snr) for i in range(M)]
+
+
+def _layout_peaks(
+    d: _SpectraData,
+    seeds: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    shape: str,
+    background: str,
+    shared_width: str,
+    gaussian_fwhm_eV: float | None,
+) -> _PeakLayout:
+    """The parameter vector (shared widths first, then per spectrum: centres, widths, areas,
+    background), start values from the seeds and bounds (centres inside the axis, widths
+    between 1e-3 of the finest step and the span)."""
+    E, Y = d.E, d.Y
+    M = Y.shape[0]
     counts = [s[0].size for s in seeds]
     if shared_width == "series" and len(set(counts)) != 1:
         raise ValueError("shared_width='series' needs the same number of peaks in every spectrum")
     K = max(counts)
-
-    # parameter layout
-    names: list[str] = []
-    x0: list[float] = []
-    lb: list[float] = []
-    ub: list[float] = []
     span = float(E[-1] - E[0])
     dEmin = float(np.min(np.diff(E)))
     Ec = float(0.5 * (E[0] + E[-1]))
-
-    def add(nm: str, v: float, lo: float = -np.inf, hi: float = np.inf) -> int:
-        names.append(nm)
-        x0.append(float(np.clip(v, lo, hi)))
-        lb.append(lo)
-        ub.append(hi)
-        return len(names) - 1
-
-    width_idx: dict[tuple[int, int], int] = {}
+    lay = _PeakLayout(E, Y.shape, shape, gaussian_fwhm_eV, counts, Ec)
+    add = lay.add
     wmin = dEmin * 1e-3
     if shared_width == "all":
         w_all = float(np.median(np.concatenate([s[1] for s in seeds])))
         iw = add("width_eV", w_all, wmin, span)
-        width_idx = {(i, j): iw for i in range(M) for j in range(counts[i])}
+        lay.width_idx = {(i, j): iw for i in range(M) for j in range(counts[i])}
     elif shared_width == "series":
         for j in range(K):
             iw = add(f"width_{j}_eV", float(np.median([s[1][j] for s in seeds])), wmin, span)
             for i in range(M):
-                width_idx[(i, j)] = iw
-    gw_idx = None
+                lay.width_idx[(i, j)] = iw
     if shape == "voigt" and gaussian_fwhm_eV is None:
-        gw_idx = add(
+        lay.gw_idx = add(
             "gauss_fwhm_eV", float(np.median(np.concatenate([s[1] for s in seeds]))) / 2, wmin, span
         )
-    center_idx: dict[tuple[int, int], int] = {}
-    area_idx: dict[tuple[int, int], int] = {}
-    bg_idx: dict[int, list[int]] = {}
     for i in range(M):
         c, w = seeds[i]
         if shared_width == "peaks":
             iw = add(f"width_s{i}_eV", float(np.median(w)), wmin, span)
             for j in range(counts[i]):
-                width_idx[(i, j)] = iw
+                lay.width_idx[(i, j)] = iw
         base = float(np.percentile(Y[i], 10)) if background != "none" else 0.0
         for j in range(counts[i]):
-            center_idx[(i, j)] = add(f"center_s{i}_p{j}_eV", c[j], E[0], E[-1])
+            lay.center_idx[(i, j)] = add(f"center_s{i}_p{j}_eV", c[j], E[0], E[-1])
             if shared_width == "none":
-                width_idx[(i, j)] = add(f"width_s{i}_p{j}_eV", w[j], wmin, span)
+                lay.width_idx[(i, j)] = add(f"width_s{i}_p{j}_eV", w[j], wmin, span)
             k = int(np.argmin(np.abs(E - c[j])))
             # area ~ height x width x (pi/2 for a Lorentzian)
-            area_idx[(i, j)] = add(f"area_s{i}_p{j}", max(Y[i, k] - base, 0.0) * w[j] * 1.5)
-        bg_idx[i] = []
+            lay.area_idx[(i, j)] = add(f"area_s{i}_p{j}", max(Y[i, k] - base, 0.0) * w[j] * 1.5)
+        lay.bg_idx[i] = []
         if background in ("constant", "linear"):
-            bg_idx[i].append(add(f"bg_offset_s{i}", base))
+            lay.bg_idx[i].append(add(f"bg_offset_s{i}", base))
         if background == "linear":
-            bg_idx[i].append(add(f"bg_slope_s{i}_per_eV", 0.0))
-    P = len(names)
+            lay.bg_idx[i].append(add(f"bg_slope_s{i}_per_eV", 0.0))
+    P = len(lay.names)
     if Y.size <= P:
         raise ValueError(f"{Y.size} data points for {P} parameters: too few")
+    return lay
 
-    def model(x: np.ndarray) -> np.ndarray:
-        out = np.zeros_like(Y)
-        gw = (
-            x[gw_idx]
-            if gw_idx is not None
-            else (gaussian_fwhm_eV if gaussian_fwhm_eV is not None else 0.0)
-        )
-        for i in range(M):
-            for j in range(counts[i]):
-                out[i] += x[area_idx[(i, j)]] * _profile(
-                    shape, E - x[center_idx[(i, j)]], x[width_idx[(i, j)]], gw
-                )
-            b = bg_idx[i]
-            if b:
-                out[i] += x[b[0]]
-            if len(b) == 2:
-                out[i] += x[b[1]] * (E - Ec)
-        return out
+
+def _least_squares_peaks(d: _SpectraData, lay: _PeakLayout) -> Any:
+    """Weighted least squares (trust region reflective, bounds); warns when not converged."""
+    Y, S = d.Y, d.S
+    P = len(lay.names)
 
     def resid(x: np.ndarray) -> np.ndarray:
-        return ((model(x) - Y) / S).ravel()
+        return ((lay.model(x) - Y) / S).ravel()
 
     res = least_squares(
         resid,
-        np.array(x0),
-        bounds=(np.array(lb), np.array(ub)),
+        np.array(lay.x0),
+        bounds=(np.array(lay.lb), np.array(lay.ub)),
         method="trf",
         x_scale="jac",
         xtol=1e-12,
@@ -853,11 +881,20 @@ def fit_peaks(
         max_nfev=200 * (P + 1),
     )
     if not res.success:
-        warn_not_converged("fit_peaks", str(res.message))
+        warn_not_converged("fit_peaks", str(res.message), stacklevel=4)
+    return res
+
+
+def _peak_covariance(
+    res: Any, d: _SpectraData, lay: _PeakLayout
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, int, list[str]]:
+    """(covariance, stderr, correlation, chi2, dof, notes) from the Jacobian at the optimum
+    (pseudo-inverse over its non-zero singular values; scaled by chi^2_red without sigma)."""
     x = res.x
     r = res.fun
+    P = len(lay.names)
     chi2 = float(r @ r)
-    dof = Y.size - P
+    dof = d.Y.size - P
     J = res.jac
     notes: list[str] = []
     try:
@@ -868,16 +905,40 @@ def fit_peaks(
             notes.append("rank-deficient Jacobian: some errors are unreliable")
     except np.linalg.LinAlgError:
         cov = np.full((P, P), np.nan)
-    if not absolute:
+    if not d.absolute:
         cov = cov * chi2 / dof
     sd = np.sqrt(np.abs(np.diag(cov)))
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / np.outer(sd, sd)
+    lb, ub, names = lay.lb, lay.ub, lay.names
     at_bound = [names[k] for k in range(P) if x[k] <= lb[k] * (1 + 1e-9) or x[k] >= ub[k]]
     if at_bound:
         notes.append("at a bound: " + ", ".join(at_bound))
+    return cov, sd, corr, chi2, dof, notes
 
-    # outputs
+
+def _assemble_peaks(
+    d: _SpectraData,
+    lay: _PeakLayout,
+    res: Any,
+    cov: np.ndarray,
+    sd: np.ndarray,
+    corr: np.ndarray,
+    chi2: float,
+    dof: int,
+    notes: list[str],
+    *,
+    shared_width: str,
+) -> PeakFitResult:
+    """Per-line tables (M, K), NaN-padded and sorted by centre; Voigt FWHM errors propagated
+    from the Lorentzian (and fitted Gaussian) widths."""
+    x = res.x
+    E, Y = d.E, d.Y
+    M = Y.shape[0]
+    counts = lay.counts
+    K = max(counts)
+    shape, names, gw_idx = lay.shape, lay.names, lay.gw_idx
+    gaussian_fwhm_eV = lay.gaussian_fwhm_eV
     shp = (M, K)
     cen, cerr, fw, fwerr, ar, arerr, ht, fl, fg = (np.full(shp, np.nan) for _ in range(9))
     cpar = np.full(shp, -1, dtype=int)
@@ -885,7 +946,7 @@ def fit_peaks(
     gw = float(x[gw_idx] if gw_idx is not None else (gaussian_fwhm_eV if gaussian_fwhm_eV else 0.0))
     for i in range(M):
         for j in range(counts[i]):
-            ic, iw, ia = center_idx[(i, j)], width_idx[(i, j)], area_idx[(i, j)]
+            ic, iw, ia = lay.center_idx[(i, j)], lay.width_idx[(i, j)], lay.area_idx[(i, j)]
             cen[i, j], cerr[i, j] = x[ic], sd[ic]
             cpar[i, j], apar[i, j] = ic, ia
             ar[i, j], arerr[i, j] = x[ia], sd[ia]
@@ -914,7 +975,7 @@ def fit_peaks(
             arr[i, : counts[i]] = arr[i, : counts[i]][o]
     bgarr = np.zeros((M, 2))
     for i in range(M):
-        for k, ib in enumerate(bg_idx[i]):
+        for k, ib in enumerate(lay.bg_idx[i]):
             bgarr[i, k] = x[ib]
     ro = _readonly
     return PeakFitResult(
@@ -937,16 +998,80 @@ def fit_peaks(
         converged=bool(res.success),
         shape=shape,
         shared_width=shared_width,
-        series_dim=series_dim,
-        series_values=None if series_values is None else ro(series_values),
+        series_dim=d.series_dim,
+        series_values=None if d.series_values is None else ro(d.series_values),
         energy_eV=ro(E),
         data=ro(Y),
-        best_fit=ro(model(x)),
-        absolute_sigma=absolute,
+        best_fit=ro(lay.model(x)),
+        absolute_sigma=d.absolute,
         center_param=ro(cpar),
         area_param=ro(apar),
-        bg_center_eV=Ec,
+        bg_center_eV=lay.Ec,
         notes=tuple(notes),
+    )
+
+
+def fit_peaks(
+    spectrum: Any,
+    n_peaks: int | Sequence[int] | None = None,
+    *,
+    centers_eV: Sequence[float] | Sequence[Sequence[float]] | None = None,
+    shape: Literal["lorentzian", "gaussian", "voigt"] = "lorentzian",
+    background: Literal["none", "constant", "linear"] = "constant",
+    shared_width: Literal["none", "peaks", "series", "all"] = "none",
+    gaussian_fwhm_eV: float | None = None,
+    sigma: float | np.ndarray | Literal["poisson"] | None = None,
+    window_eV: tuple[float, float] | None = None,
+    min_snr: float = 5.0,
+) -> PeakFitResult:
+    """Fit lines plus a background to a spectrum or a series of spectra (energy axis in eV).
+
+    Model per spectrum: sum_j A_j P(E - E_j; w_j) + b0 + b1 (E - E_c), P a unit-area Lorentzian
+    (w = FWHM), Gaussian (w = FWHM) or Voigt (Lorentzian FWHM w, Gaussian FWHM shared over all
+    lines and spectra, or fixed by `gaussian_fwhm_eV`, e.g. the spectrometer resolution).
+    Weighted least squares (trust region, widths > 0); errors from the Jacobian at the optimum.
+
+    **Arguments:**
+    - `spectrum`: `xarray.DataArray` from `read_spectrum` (dim 'energy' in eV, optionally one
+      series dim), or a tuple ``(energy_eV, intensity)`` with intensity 1-D or (m, n).
+    - `n_peaks`: number of lines per spectrum (int, or one per spectrum); the most prominent
+      maxima seed them. None: every maximum with prominence > `min_snr` x noise.
+    - `centers_eV`: starting centres instead (one list, or one list per spectrum).
+    - `shape`: 'lorentzian', 'gaussian' or 'voigt'.
+    - `background`: 'none', 'constant' or 'linear'.
+    - `shared_width`: 'none' (a width per line), 'peaks' (one width per spectrum), 'series'
+      (a width per line index, shared over the series; needs equal line counts), 'all' (one
+      width for everything: resolution-limited lines).
+    - `gaussian_fwhm_eV`: Voigt only: fix the Gaussian FWHM (eV); None fits one shared value.
+    - `sigma`: intensity errors: None (equal weights; covariance scaled by chi^2_red),
+      'poisson' (sqrt(max(y, 1)), counts), a number or an array like the data (absolute).
+    - `window_eV`: (low, high) energy range to fit, eV.
+    - `min_snr`: detection threshold for automatic seeding.
+
+    **Returns:** `PeakFitResult`. **Raises:** `ValueError` on NaN data, too few points for the
+    parameters, unknown options, or no peak found.
+    """
+    data = _validate_spectra(
+        spectrum,
+        shape=shape,
+        background=background,
+        shared_width=shared_width,
+        sigma=sigma,
+        window_eV=window_eV,
+    )
+    seeds = _seed_lines(data, n_peaks, centers_eV, min_snr)
+    layout = _layout_peaks(
+        data,
+        seeds,
+        shape=shape,
+        background=background,
+        shared_width=shared_width,
+        gaussian_fwhm_eV=gaussian_fwhm_eV,
+    )
+    res = _least_squares_peaks(data, layout)
+    cov, sd, corr, chi2, dof, notes = _peak_covariance(res, data, layout)
+    return _assemble_peaks(
+        data, layout, res, cov, sd, corr, chi2, dof, notes, shared_width=shared_width
     )
 
 
