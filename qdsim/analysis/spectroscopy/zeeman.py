@@ -1127,68 +1127,39 @@ def _validate_1d(name: str, a: Any) -> np.ndarray:
     return arr
 
 
-def fit_zeeman(
-    field_T: Sequence[float] | np.ndarray,
-    energy_eV: Sequence[float] | np.ndarray,
-    sigma_eV: float | Sequence[float] | np.ndarray | None = None,
+@dataclass(frozen=True, eq=False)
+class _ZeemanInput:
+    """The validated input of `fit_zeeman` and the problem it defines."""
+
+    B: np.ndarray
+    E: np.ndarray
+    sig: np.ndarray  # 1-sigma errors (eV); 1 meV placeholders without sigma_eV
+    absolute_sigma: bool
+    pol: np.ndarray
+    b: np.ndarray  # field direction
+    fix: dict[str, float]
+    initial: dict[str, float]
+    dark: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    prob: _Problem
+    n_data: int
+    n_free: int
+
+
+def _validate_zeeman(
+    field_T: Any,
+    energy_eV: Any,
+    sigma_eV: Any,
     *,
-    polarization: Sequence[Any] | np.ndarray | None = None,
-    geometry: str | Sequence[float] | np.ndarray = "faraday",
-    offset: Literal["diamagnetic", "per_field"] = "diamagnetic",
-    fix: Mapping[str, float] | None = None,
-    initial: Mapping[str, float] | None = None,
-    dark_fraction: tuple[Any, Any, Any] | None = None,
-    fit_dark_scale: bool = False,
-    visibility: bool = True,
-    max_iter: int = 50,
-) -> ZeemanResult:
-    """Global fit of the B.6 Hamiltonian to unassigned magneto-PL line energies.
-
-    Lines are given as flat arrays (one entry per observed line, any order, any number of lines
-    per field up to four, e.g. the dark line missing at low field). The fit alternates a
-    minimum-cost assignment of lines to eigenstates at each field
-    (`scipy.optimize.linear_sum_assignment`, cost ((E_obs - E_model)/sigma)^2 plus a penalty for
-    a polarisation label that contradicts the state) with a weighted least-squares fit of the
-    parameters (Levenberg-Marquardt, analytic Hellmann-Feynman Jacobian), until the assignment
-    no longer changes; this is repeated from a grid of starting points (g_X, Delta_DB) and the
-    lowest chi^2 is kept. So it minimises sum_fields min_assignment chi^2.
-
-    **Arguments:**
-    - `field_T`: field of each line, tesla (1-D). At least two distinct fields.
-    - `energy_eV`: energy of each line, eV (1-D, same length).
-    - `sigma_eV`: 1-sigma error of each line (eV; scalar or 1-D). Given: absolute errors,
-      chi^2 tests the model. None: equal weights and the covariance is scaled by chi^2_red
-      (needs at least one degree of freedom).
-    - `polarization`: optional labels per line: 'sigma+', 'sigma-' (circular about +B),
-      'pi' (dipole along B: the Z and brightened dark lines in Faraday geometry), 'perp'
-      (dipole perpendicular to B) or '' (unknown). They steer the assignment (a state less
-      than half of the labelled kind costs up to ~30 sigma of energy offset) and, if any
-      circular label is given, fix the sign of g_X (module docstring).
-    - `geometry`: field direction in dot axes, 'faraday' (z), 'voigt' (x) or a 3-vector.
-    - `offset`: 'diamagnetic' (one E_bright_eV + gamma_dia B^2 for all fields) or 'per_field'
-      (a free energy offset at every field but the one closest to 0 T, gamma_dia fixed to 0:
-      fits relative energies, robust to spectral diffusion between spectra).
-    - `fix`: parameters held at given values (public units), e.g. ``{"g_e_minus_g_h": 2.0}``.
-    - `initial`: starting values (public units); g_X / dark_bright_eV given here replace the
-      start grid.
-    - `dark_fraction`: optional ``(field_T, value, sigma)`` arrays: measured bright fraction of
-      the dark line (e.g. from its oscillator strength relative to the Z line), fitted jointly
-      with the model's dark-state bright fraction (-> (g_e - g_h)^2 mu_B^2 B^2 / (4 Delta^2)).
-    - `fit_dark_scale`: fit `dark_fraction` values as ``dark_scale * fraction`` (arbitrary
-      intensity units: only the field dependence is used).
-    - `visibility`: add -2 ln(bright fraction) (floored at 1e-6) to the assignment cost, so an
-      observed line prefers a bright state. It breaks the exact Z <-> D relabelling symmetry of
-      the energies in Faraday geometry; switch off only with care.
-    - `max_iter`: cap on assignment/fit alternations per start.
-
-    **Returns:** `ZeemanResult` (frozen). g_X >= 0 and g_e - g_h >= 0 unless fixed otherwise or,
-    for g_X, set by circular labels; split_xy >= 0 in Faraday geometry (module docstring).
-
-    **Raises:** `ValueError` for mismatched lengths, NaN/inf, non-positive sigma, a single
-    distinct field, more than four lines at one field, fewer data than free parameters, or
-    unknown parameter names. Warns `ZeemanFitWarning` if some parameters are not determined by
-    the data (their errors are inf) or the assignment did not settle.
-    """
+    polarization: Any,
+    geometry: Any,
+    offset: str,
+    fix: Mapping[str, float] | None,
+    initial: Mapping[str, float] | None,
+    dark_fraction: tuple[Any, Any, Any] | None,
+    fit_dark_scale: bool,
+) -> _ZeemanInput:
+    """Check lengths, values, fields (two or more, at most four lines each), parameter names
+    and the count of data against free parameters; build the problem."""
     B = _validate_1d("field_T", field_T)
     E = _validate_1d("energy_eV", energy_eV)
     if B.size != E.size:
@@ -1260,16 +1231,23 @@ def fit_zeeman(
             f"least {need}" + ("" if absolute_sigma else " without sigma_eV") + ": add lines "
             "or fix parameters (fix=...)"
         )
+    return _ZeemanInput(B, E, sig, absolute_sigma, pol, b, fix, initial, dark, prob, n_data, n_free)
 
-    sig_assign = sig if absolute_sigma else np.full(E.size, _SIGMA_ASSIGN_DEFAULT_eV)
-    free_idx = prob.free_index()
-    best: dict[str, Any] | None = None
-    starts = _starts(prob, initial)
+
+def _seed_zeeman(
+    inp: _ZeemanInput, sigma_eV: Any, geometry: Any, offset: str, visibility: bool
+) -> list[np.ndarray]:
+    """Start points of the assignment search: the grid of `_starts`, led (per-field offsets)
+    by the common-offset fit's solution."""
+    prob = inp.prob
+    starts = _starts(prob, inp.initial)
     if offset == "per_field":
         # Seed from the common-offset model (gamma B^2 for the field dependence): spectral
         # diffusion is usually small against the splittings, and single lines at a field
         # would otherwise be placed arbitrarily by their free offsets.
-        seed = _per_field_seed(B, E, sigma_eV, pol, geometry, fix, initial, dark, visibility)
+        seed = _per_field_seed(
+            inp.B, inp.E, sigma_eV, inp.pol, geometry, inp.fix, inp.initial, inp.dark, visibility
+        )
         if seed is not None:
             vals = {k: _to_internal(k, v, prob.E_ref) for k, v in seed.items()}
             gam = seed.get("gamma_dia_eV_T2", 0.0)
@@ -1280,6 +1258,19 @@ def fit_zeeman(
             starts = [
                 np.array([prob.fixed_int.get(k, vals.get(k, 0.0)) for k in prob.names])
             ] + starts
+    return starts
+
+
+def _search_assignment(
+    prob: _Problem,
+    starts: list[np.ndarray],
+    sig_assign: np.ndarray,
+    visibility: bool,
+    max_iter: int,
+) -> tuple[dict[str, Any], bool]:
+    """Alternate assignment and fit from every start, keep the lowest chi^2; then try the
+    exact symmetry partners of the best solution. Returns (best, tie_broken)."""
+    best: dict[str, Any] | None = None
     for full0 in starts:
         start = _align_offset(prob, full0, sig_assign, visibility)
         cand = _iterate(prob, start, sig_assign, visibility, max_iter)
@@ -1298,8 +1289,21 @@ def fit_zeeman(
             tie_broken = True
         if _better(cand, best):
             best = cand
+    return best, tie_broken
+
+
+def _polish_zeeman(
+    prob: _Problem,
+    best: dict[str, Any],
+    sig_assign: np.ndarray,
+    visibility: bool,
+    tie_broken: bool,
+) -> tuple[np.ndarray, np.ndarray, float, bool, list[str]]:
+    """A tight least-squares fit at the best assignment, and a check that the assignment still
+    holds there. Returns (full parameters, assignment, sign of g_X from the labels, converged,
+    notes)."""
     state = best["state"]
-    x, chi2, ok = _solve_fixed_assignment(prob, best["full"][free_idx], state, tight=True)
+    x, _chi2, ok = _solve_fixed_assignment(prob, best["full"][prob.free_index()], state, tight=True)
     full = prob.full(x)
     final_state, _, sgn, _ = _assign(prob, full, sig_assign, visibility)
     notes: list[str] = []
@@ -1313,8 +1317,14 @@ def fit_zeeman(
         notes.append("assignment changed after the final polish; result may be at a boundary")
         ok = False
     converged = bool(best["ok"] and ok)
+    return full, state, sgn, converged, notes
 
-    # sign conventions -------------------------------------------------------------------
+
+def _sign_conventions(
+    prob: _Problem, full: np.ndarray, pol: np.ndarray, b: np.ndarray, sgn: float
+) -> tuple[np.ndarray, bool]:
+    """g_X >= 0 (or the sign set by circular labels), g_e - g_h >= 0, split_xy >= 0 in Faraday
+    geometry, each unless fixed. Returns (full parameters, any circular labels)."""
     sign_flip = np.ones(len(prob.names))
     has_circ = any(p in ("sigma+", "sigma-") for p in pol)
     ig = prob.names.index("g_X")
@@ -1328,13 +1338,27 @@ def fit_zeeman(
     isxy = prob.names.index("split_xy_eV")
     if "split_xy_eV" not in prob.fixed_int and b[0] == 0 and b[1] == 0 and full[isxy] < 0:
         sign_flip[isxy] = -1.0
-    full = full * sign_flip
-    x = full[free_idx]
+    return full * sign_flip, has_circ
+
+
+def _zeeman_errors(
+    inp: _ZeemanInput,
+    full: np.ndarray,
+    state: np.ndarray,
+    converged: bool,
+    has_circ: bool,
+    notes: list[str],
+) -> tuple[np.ndarray, list[str], float, int]:
+    """Covariance (internal units) at the solution, with the warnings and notes for
+    undetermined parameters, a fit that did not converge and undetermined signs. Returns
+    (covariance, undetermined names, chi2, dof); appends to `notes`."""
+    prob = inp.prob
+    x = full[prob.free_index()]
     r, J = _residuals_and_jac(prob, x, state, True)
     assert J is not None
     chi2 = float(r @ r)
-    dof = n_data - n_free
-    cov_int, undetermined = _covariance(J, chi2, dof, absolute_sigma, prob.free)
+    dof = inp.n_data - inp.n_free
+    cov_int, undetermined = _covariance(J, chi2, dof, inp.absolute_sigma, prob.free)
     if undetermined:
         notes.append(
             "not determined by these data (error inf): "
@@ -1344,19 +1368,38 @@ def fit_zeeman(
         warnings.warn(
             f"fit_zeeman: parameters not determined by the data: {', '.join(undetermined)}",
             ZeemanFitWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     if not converged:
         notes.append("the fit or the line assignment did not converge")
         warnings.warn(
-            "fit_zeeman: the fit or the assignment did not converge", ZeemanFitWarning, stacklevel=2
+            "fit_zeeman: the fit or the assignment did not converge", ZeemanFitWarning, stacklevel=3
         )
     if not has_circ and "g_X" not in prob.fixed_int:
         notes.append("no circular polarisation labels: |g_X| reported (sign undetermined)")
     if "g_e_minus_g_h" not in prob.fixed_int:
         notes.append("energies fix |g_e - g_h| only (sign undetermined)")
+    return cov_int, undetermined, chi2, dof
 
-    # public units -----------------------------------------------------------------------
+
+def _assemble_zeeman(
+    inp: _ZeemanInput,
+    full: np.ndarray,
+    state: np.ndarray,
+    cov_int: np.ndarray,
+    undetermined: list[str],
+    chi2: float,
+    dof: int,
+    *,
+    converged: bool,
+    has_circ: bool,
+    offset: str,
+    notes: list[str],
+    n_iterations: int,
+) -> ZeemanResult:
+    """Public units, correlation, per-line model energies, offsets and state labels."""
+    prob, B, E, b = inp.prob, inp.B, inp.E, inp.b
+    absolute_sigma = inp.absolute_sigma
     scale_free = np.array([_public_scale(k) for k in prob.free])
     cov = cov_int * np.outer(scale_free, scale_free)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -1409,8 +1452,8 @@ def fit_zeeman(
         state_labels=_readonly(labels[prob.group, state]),
         field_T=_readonly(B),
         energy_eV=_readonly(E),
-        sigma_eV=_readonly(sig if absolute_sigma else np.full(E.size, np.nan)),
-        polarization=_readonly(pol),
+        sigma_eV=_readonly(inp.sig if absolute_sigma else np.full(E.size, np.nan)),
+        polarization=_readonly(inp.pol),
         model_energy_eV=_readonly(model),
         residual_eV=_readonly(E - model),
         line_offset_eV=_readonly(line_off),
@@ -1418,7 +1461,106 @@ def fit_zeeman(
         offset=offset,
         g_X_sign_determined=bool(has_circ or "g_X" in prob.fixed_int),
         absolute_sigma=absolute_sigma,
-        fixed={k: float(v) for k, v in fix.items()},
+        fixed={k: float(v) for k, v in inp.fix.items()},
         notes=tuple(notes),
+        n_iterations=n_iterations,
+    )
+
+
+def fit_zeeman(
+    field_T: Sequence[float] | np.ndarray,
+    energy_eV: Sequence[float] | np.ndarray,
+    sigma_eV: float | Sequence[float] | np.ndarray | None = None,
+    *,
+    polarization: Sequence[Any] | np.ndarray | None = None,
+    geometry: str | Sequence[float] | np.ndarray = "faraday",
+    offset: Literal["diamagnetic", "per_field"] = "diamagnetic",
+    fix: Mapping[str, float] | None = None,
+    initial: Mapping[str, float] | None = None,
+    dark_fraction: tuple[Any, Any, Any] | None = None,
+    fit_dark_scale: bool = False,
+    visibility: bool = True,
+    max_iter: int = 50,
+) -> ZeemanResult:
+    """Global fit of the B.6 Hamiltonian to unassigned magneto-PL line energies.
+
+    Lines are given as flat arrays (one entry per observed line, any order, any number of lines
+    per field up to four, e.g. the dark line missing at low field). The fit alternates a
+    minimum-cost assignment of lines to eigenstates at each field
+    (`scipy.optimize.linear_sum_assignment`, cost ((E_obs - E_model)/sigma)^2 plus a penalty for
+    a polarisation label that contradicts the state) with a weighted least-squares fit of the
+    parameters (Levenberg-Marquardt, analytic Hellmann-Feynman Jacobian), until the assignment
+    no longer changes; this is repeated from a grid of starting points (g_X, Delta_DB) and the
+    lowest chi^2 is kept. So it minimises sum_fields min_assignment chi^2.
+
+    **Arguments:**
+    - `field_T`: field of each line, tesla (1-D). At least two distinct fields.
+    - `energy_eV`: energy of each line, eV (1-D, same length).
+    - `sigma_eV`: 1-sigma error of each line (eV; scalar or 1-D). Given: absolute errors,
+      chi^2 tests the model. None: equal weights and the covariance is scaled by chi^2_red
+      (needs at least one degree of freedom).
+    - `polarization`: optional labels per line: 'sigma+', 'sigma-' (circular about +B),
+      'pi' (dipole along B: the Z and brightened dark lines in Faraday geometry), 'perp'
+      (dipole perpendicular to B) or '' (unknown). They steer the assignment (a state less
+      than half of the labelled kind costs up to ~30 sigma of energy offset) and, if any
+      circular label is given, fix the sign of g_X (module docstring).
+    - `geometry`: field direction in dot axes, 'faraday' (z), 'voigt' (x) or a 3-vector.
+    - `offset`: 'diamagnetic' (one E_bright_eV + gamma_dia B^2 for all fields) or 'per_field'
+      (a free energy offset at every field but the one closest to 0 T, gamma_dia fixed to 0:
+      fits relative energies, robust to spectral diffusion between spectra).
+    - `fix`: parameters held at given values (public units), e.g. ``{"g_e_minus_g_h": 2.0}``.
+    - `initial`: starting values (public units); g_X / dark_bright_eV given here replace the
+      start grid.
+    - `dark_fraction`: optional ``(field_T, value, sigma)`` arrays: measured bright fraction of
+      the dark line (e.g. from its oscillator strength relative to the Z line), fitted jointly
+      with the model's dark-state bright fraction (-> (g_e - g_h)^2 mu_B^2 B^2 / (4 Delta^2)).
+    - `fit_dark_scale`: fit `dark_fraction` values as ``dark_scale * fraction`` (arbitrary
+      intensity units: only the field dependence is used).
+    - `visibility`: add -2 ln(bright fraction) (floored at 1e-6) to the assignment cost, so an
+      observed line prefers a bright state. It breaks the exact Z <-> D relabelling symmetry of
+      the energies in Faraday geometry; switch off only with care.
+    - `max_iter`: cap on assignment/fit alternations per start.
+
+    **Returns:** `ZeemanResult` (frozen). g_X >= 0 and g_e - g_h >= 0 unless fixed otherwise or,
+    for g_X, set by circular labels; split_xy >= 0 in Faraday geometry (module docstring).
+
+    **Raises:** `ValueError` for mismatched lengths, NaN/inf, non-positive sigma, a single
+    distinct field, more than four lines at one field, fewer data than free parameters, or
+    unknown parameter names. Warns `ZeemanFitWarning` if some parameters are not determined by
+    the data (their errors are inf) or the assignment did not settle.
+    """
+    inp = _validate_zeeman(
+        field_T,
+        energy_eV,
+        sigma_eV,
+        polarization=polarization,
+        geometry=geometry,
+        offset=offset,
+        fix=fix,
+        initial=initial,
+        dark_fraction=dark_fraction,
+        fit_dark_scale=fit_dark_scale,
+    )
+    prob = inp.prob
+    sig_assign = inp.sig if inp.absolute_sigma else np.full(inp.E.size, _SIGMA_ASSIGN_DEFAULT_eV)
+    starts = _seed_zeeman(inp, sigma_eV, geometry, offset, visibility)
+    best, tie_broken = _search_assignment(prob, starts, sig_assign, visibility, max_iter)
+    full, state, sgn, converged, notes = _polish_zeeman(
+        prob, best, sig_assign, visibility, tie_broken
+    )
+    full, has_circ = _sign_conventions(prob, full, inp.pol, inp.b, sgn)
+    cov_int, undetermined, chi2, dof = _zeeman_errors(inp, full, state, converged, has_circ, notes)
+    return _assemble_zeeman(
+        inp,
+        full,
+        state,
+        cov_int,
+        undetermined,
+        chi2,
+        dof,
+        converged=converged,
+        has_circ=has_circ,
+        offset=offset,
+        notes=notes,
         n_iterations=int(best["n_it"]),
     )
