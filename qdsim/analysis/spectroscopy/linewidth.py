@@ -156,31 +156,61 @@ def _validate(name: str, a: Any) -> np.ndarray:
     return arr
 
 
-def fit_linewidth(
-    temperature_K: Sequence[float] | np.ndarray,
-    fwhm_eV: Sequence[float] | np.ndarray,
-    sigma_eV: float | Sequence[float] | np.ndarray | None = None,
-    *,
-    fix: Mapping[str, float] | None = None,
-    initial: Mapping[str, float] | None = None,
-) -> LinewidthResult:
-    """Fit Gamma(T) = Gamma_0 + sigma_ac T + Gamma_LO / (exp(E_LO / k_B T) - 1).
+# scaled internal units of (gamma0, acoustic, gamma_LO, E_LO): meV, ueV/K, meV, meV
+_LW_SCALE = np.array([1e3, 1e6, 1e3, 1e3])
 
-    For each E_LO of a grid (2-100 meV, or `initial`) the model is linear in the other three
-    parameters and is solved exactly; the best start is then refined in all parameters (trust
-    region, E_LO > 0). Errors from the Jacobian at the optimum.
 
-    **Arguments:**
-    - `temperature_K`: temperatures, K (> 0), 1-D.
-    - `fwhm_eV`: linewidths (FWHM), eV, same length.
-    - `sigma_eV`: 1-sigma errors of the widths (eV; scalar or array). None: equal weights and
-      the covariance scaled by chi^2_red (needs one more point than free parameters).
-    - `fix`: parameters held fixed, e.g. ``{"E_LO_eV": 0.020}`` (names: `LINEWIDTH_PARAMS`).
-    - `initial`: starting values.
+@dataclass(frozen=True, eq=False)
+class _LinewidthProblem:
+    """The validated data of `fit_linewidth`, its fixed and free parameters, and the weighted
+    residuals and Jacobian in scaled internal units (`_LW_SCALE`)."""
 
-    **Returns:** `LinewidthResult`. **Raises:** `ValueError` on mismatched lengths, NaN,
-    T <= 0, sigma <= 0, unknown names, or fewer distinct temperatures than free parameters.
-    """
+    T: np.ndarray
+    G: np.ndarray
+    S: np.ndarray
+    absolute: bool
+    fix: dict[str, float]
+    initial: dict[str, float]
+    free: list[str]
+
+    @property
+    def idx_free(self) -> list[int]:
+        return [LINEWIDTH_PARAMS.index(k) for k in self.free]
+
+    def full(self, x: np.ndarray) -> np.ndarray:
+        out = np.array([self.fix.get(k, 0.0) for k in LINEWIDTH_PARAMS]) * _LW_SCALE
+        out[self.idx_free] = x
+        return out
+
+    def resid(self, x: np.ndarray) -> np.ndarray:
+        p = self.full(x) / _LW_SCALE
+        return (linewidth_model(self.T, *p) - self.G) / self.S
+
+    def jac(self, x: np.ndarray) -> np.ndarray:
+        T = self.T
+        p = self.full(x) / _LW_SCALE
+        n = _bose(p[3], T)
+        cols = np.stack(
+            [
+                np.ones_like(T),
+                T,
+                n,
+                p[2] * (-n * (1.0 + n)) / (K_B_eV_K * T),
+            ],
+            axis=1,
+        )
+        cols = cols / _LW_SCALE[None, :]
+        return cols[:, self.idx_free] / self.S[:, None]
+
+
+def _validate_linewidth(
+    temperature_K: Any,
+    fwhm_eV: Any,
+    sigma_eV: Any,
+    fix: Mapping[str, float] | None,
+    initial: Mapping[str, float] | None,
+) -> _LinewidthProblem:
+    """Check the data, the parameter names and that the free parameters are determined."""
     T = _validate("temperature_K", temperature_K)
     G = _validate("fwhm_eV", fwhm_eV)
     if T.size != G.size:
@@ -217,36 +247,14 @@ def fit_linewidth(
             + ("" if absolute else " and one more point without sigma_eV")
             + ": add data or fix parameters (fix=...)"
         )
+    return _LinewidthProblem(T, G, S, absolute, fix, initial, free)
 
-    # scaled internal units: meV, ueV/K, meV, meV
-    scale = np.array([1e3, 1e6, 1e3, 1e3])
-    idx_free = [LINEWIDTH_PARAMS.index(k) for k in free]
 
-    def full(x: np.ndarray) -> np.ndarray:
-        out = np.array([fix.get(k, 0.0) for k in LINEWIDTH_PARAMS]) * scale
-        out[idx_free] = x
-        return out
-
-    def resid(x: np.ndarray) -> np.ndarray:
-        p = full(x) / scale
-        return (linewidth_model(T, *p) - G) / S
-
-    def jac(x: np.ndarray) -> np.ndarray:
-        p = full(x) / scale
-        n = _bose(p[3], T)
-        cols = np.stack(
-            [
-                np.ones_like(T),
-                T,
-                n,
-                p[2] * (-n * (1.0 + n)) / (K_B_eV_K * T),
-            ],
-            axis=1,
-        )
-        cols = cols / scale[None, :]
-        return cols[:, idx_free] / S[:, None]
-
-    # starts: linear solve at each E_LO of the grid
+def _seed_linewidth(lp: _LinewidthProblem) -> np.ndarray:
+    """Start (internal units): for each E_LO of a grid (2-100 meV, or the given one) the model
+    is linear in the other parameters, solved exactly; the E_LO with the lowest chi^2 wins."""
+    T, G, S, fix, initial, free = lp.T, lp.G, lp.S, lp.fix, lp.initial, lp.free
+    idx_free = lp.idx_free
     E_grid = (
         [initial["E_LO_eV"]]
         if "E_LO_eV" in initial
@@ -271,27 +279,41 @@ def fit_linewidth(
             sol, *_ = np.linalg.lstsq(A, rhs / S, rcond=None)
             vals.update(dict(zip(lin, sol, strict=True)))
         vals.update({k: v for k, v in initial.items() if k != "E_LO_eV"})
-        x0 = np.array([vals[k] for k in free]) * scale[idx_free]
-        c = float(np.sum(resid(x0) ** 2))
+        x0 = np.array([vals[k] for k in free]) * _LW_SCALE[idx_free]
+        c = float(np.sum(lp.resid(x0) ** 2))
         if best is None or c < best[0]:
             best = (c, x0)
     assert best is not None
+    return best[1]
+
+
+def _least_squares_linewidth(lp: _LinewidthProblem, x_start: np.ndarray) -> Any:
+    """Refine in all free parameters (trust region, E_LO >= 1 ueV); warns when not converged."""
+    free = lp.free
     lb = np.full(len(free), -np.inf)
     ub = np.full(len(free), np.inf)
     if "E_LO_eV" in free:
         lb[free.index("E_LO_eV")] = 1e-3  # 1 ueV in internal meV
-    x0 = np.clip(best[1], lb + 1e-9, ub)
+    x0 = np.clip(x_start, lb + 1e-9, ub)
     res = least_squares(
-        resid, x0, jac=jac, bounds=(lb, ub), method="trf", xtol=1e-15, ftol=1e-15, gtol=1e-15,
-        max_nfev=2000,
+        lp.resid, x0, jac=lp.jac, bounds=(lb, ub), method="trf", xtol=1e-15, ftol=1e-15,
+        gtol=1e-15, max_nfev=2000,
     )  # fmt: skip
     if not res.success:
-        warn_not_converged("fit_linewidth", str(res.message))
+        warn_not_converged("fit_linewidth", str(res.message), stacklevel=4)
+    return res
+
+
+def _assemble_linewidth(lp: _LinewidthProblem, res: Any) -> LinewidthResult:
+    """Covariance from the Jacobian at the optimum (undetermined directions get inf errors;
+    scaled by chi^2_red without sigma), public units and notes."""
+    T, G, S, free, absolute = lp.T, lp.G, lp.S, lp.free, lp.absolute
+    idx_free = lp.idx_free
     x = res.x
-    r = resid(x)
+    r = lp.resid(x)
     chi2 = float(r @ r)
     dof = T.size - len(free)
-    J = jac(x)
+    J = lp.jac(x)
     notes: list[str] = []
     _, s, Vt = np.linalg.svd(J, full_matrices=False)
     good = s > 1e-10 * s[0]
@@ -305,7 +327,7 @@ def fit_linewidth(
                 cov[i, i] = np.inf
     if not absolute:
         cov = cov * (chi2 / dof)
-    cov = cov / np.outer(scale[idx_free], scale[idx_free])
+    cov = cov / np.outer(_LW_SCALE[idx_free], _LW_SCALE[idx_free])
     with np.errstate(invalid="ignore", divide="ignore"):
         sd = np.sqrt(np.diag(cov))
         corr = cov / np.outer(sd, sd)
@@ -313,7 +335,7 @@ def fit_linewidth(
     for i in range(len(free)):
         if math.isfinite(sd[i]):
             corr[i, i] = 1.0
-    pub = full(x) / scale
+    pub = lp.full(x) / _LW_SCALE
     params = dict(zip(LINEWIDTH_PARAMS, map(float, pub), strict=True))
     stderr = {k: 0.0 for k in LINEWIDTH_PARAMS}
     for i, k in enumerate(free):
@@ -342,9 +364,40 @@ def fit_linewidth(
         fwhm_eV=_readonly(G),
         sigma_eV=_readonly(S if absolute else np.full(G.size, np.nan)),
         absolute_sigma=absolute,
-        fixed=fix,
+        fixed=lp.fix,
         notes=tuple(notes),
     )
+
+
+def fit_linewidth(
+    temperature_K: Sequence[float] | np.ndarray,
+    fwhm_eV: Sequence[float] | np.ndarray,
+    sigma_eV: float | Sequence[float] | np.ndarray | None = None,
+    *,
+    fix: Mapping[str, float] | None = None,
+    initial: Mapping[str, float] | None = None,
+) -> LinewidthResult:
+    """Fit Gamma(T) = Gamma_0 + sigma_ac T + Gamma_LO / (exp(E_LO / k_B T) - 1).
+
+    For each E_LO of a grid (2-100 meV, or `initial`) the model is linear in the other three
+    parameters and is solved exactly; the best start is then refined in all parameters (trust
+    region, E_LO > 0). Errors from the Jacobian at the optimum.
+
+    **Arguments:**
+    - `temperature_K`: temperatures, K (> 0), 1-D.
+    - `fwhm_eV`: linewidths (FWHM), eV, same length.
+    - `sigma_eV`: 1-sigma errors of the widths (eV; scalar or array). None: equal weights and
+      the covariance scaled by chi^2_red (needs one more point than free parameters).
+    - `fix`: parameters held fixed, e.g. ``{"E_LO_eV": 0.020}`` (names: `LINEWIDTH_PARAMS`).
+    - `initial`: starting values.
+
+    **Returns:** `LinewidthResult`. **Raises:** `ValueError` on mismatched lengths, NaN,
+    T <= 0, sigma <= 0, unknown names, or fewer distinct temperatures than free parameters.
+    """
+    problem = _validate_linewidth(temperature_K, fwhm_eV, sigma_eV, fix, initial)
+    x_start = _seed_linewidth(problem)
+    res = _least_squares_linewidth(problem, x_start)
+    return _assemble_linewidth(problem, res)
 
 
 # ------------------------------------------------------------------------------------------
