@@ -13,6 +13,15 @@ Input CSV (comma separated, '#' comment lines allowed, one header row, one line 
   equal weights with errors scaled by chi^2_red.
 - ``polarization``: optional label: sigma+, sigma-, pi (dipole along B), perp, or empty.
 Other column names are an error (a misspelt sigma column would otherwise be ignored silently).
+
+Spectra instead of a line table: ``--spectrum FIELD_T=PATH`` (repeatable), one spectrum per
+field: Andor .sif, Princeton Instruments .spe (2.x, 3.0) or two-column text, read by
+`read_spectrum` (camera files: the wavelength calibration stored in the file, frames and rows
+summed; ``--medium`` required for wavelength axes). The lines of each spectrum are fitted by
+`fit_peaks` (``--peaks`` lines per spectrum, or every line above ``--min-snr``; Poisson errors on
+the counts) and their centres and 1-sigma errors become the line table (unassigned, no
+polarisation labels); ``--lines-out`` writes that table as CSV (the input format above, which
+`qdsim place` also reads).
 """
 
 from __future__ import annotations
@@ -64,6 +73,75 @@ def read_lines_csv(path: Path) -> dict[str, list]:
     return out
 
 
+def lines_from_spectra(
+    items: list[str],
+    *,
+    medium: str | None,
+    unit: str | None,
+    peaks: int | None,
+    window: tuple[float, float] | None,
+    shape: str,
+    min_snr: float,
+) -> dict[str, list]:
+    """Line table (as `read_lines_csv` returns it) from ``FIELD_T=PATH`` spectra, one
+    `fit_peaks` per spectrum; raises `UserError`."""
+    import numpy as np
+
+    from qdsim.analysis import fit_peaks, read_spectrum
+    from qdsim.analysis.spectroscopy.camera import is_camera_file
+
+    out: dict[str, list] = {"field_T": [], "energy_eV": [], "sigma_eV": [], "polarization": []}
+    todo = []
+    for item in items:  # check every item before the first fit
+        field_s, sep, path_s = item.partition("=")
+        try:
+            field = float(field_s)
+        except ValueError:
+            field = math.nan
+        if not sep or not path_s or not math.isfinite(field):
+            raise UserError(f"--spectrum expects FIELD_T=PATH (e.g. 6=B6T.sif), got {item!r}")
+        if not Path(path_s).exists():
+            raise UserError(f"no such file: {path_s}")
+        todo.append((field, Path(path_s)))
+    for field, path in todo:
+        try:
+            if is_camera_file(path):
+                spec = read_spectrum(path, medium=medium, jacobian=False, sum_over=("frame", "row"))
+            else:
+                spec = read_spectrum(path, unit=unit, medium=medium, jacobian=False)
+            fit = fit_peaks(
+                spec,
+                n_peaks=peaks,
+                sigma="poisson",
+                window_eV=window,
+                shape=shape,
+                min_snr=min_snr,
+            )
+        except ValueError as exc:  # FileFormatError included: one line naming the file
+            msg = str(exc)
+            raise UserError(msg if str(path) in msg else f"{path}: {msg}") from None
+        centre, err = fit.center_eV[0], fit.center_err_eV[0]
+        keep = np.isfinite(centre)
+        if not np.any(keep):
+            raise UserError(f"{path}: no line found")
+        for e, de in zip(centre[keep].tolist(), err[keep].tolist(), strict=True):
+            out["field_T"].append(field)
+            out["energy_eV"].append(e)
+            out["sigma_eV"].append(de if math.isfinite(de) and de > 0 else math.nan)
+            out["polarization"].append("")
+    return out
+
+
+def write_lines_csv(path: Path, data: dict[str, list]) -> None:
+    """The line table in the input format of `qdsim zeeman` (and `qdsim place`)."""
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(CSV_COLUMNS)
+        for row in zip(*(data[c] for c in CSV_COLUMNS), strict=True):
+            b, e, s, pol = row
+            w.writerow([f"{b:g}", f"{e:.9f}", "" if math.isnan(s) else f"{s:.3g}", pol])
+
+
 def _parse_fix(items: list[str]) -> dict[str, float]:
     fix: dict[str, float] = {}
     for it in items:
@@ -90,9 +168,11 @@ _HELP = (
 @app.command("zeeman", help=_HELP)
 def zeeman(
     lines: Annotated[
-        Path,
-        typer.Argument(help="CSV of lines: field_T,energy_eV[,sigma_eV][,polarization]."),
-    ],
+        Path | None,
+        typer.Argument(
+            help="CSV of lines: field_T,energy_eV[,sigma_eV][,polarization] (or --spectrum)."
+        ),
+    ] = None,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Save the Zeeman fan (PNG, PDF, ...).")
     ] = None,
@@ -117,6 +197,38 @@ def zeeman(
     relative: Annotated[
         bool, typer.Option("--relative", help="Plot E minus the mean of the four levels.")
     ] = False,
+    spectrum: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--spectrum",
+            help="FIELD_T=PATH: a spectrum (.sif, .spe, text) whose fitted lines enter the "
+            "fit; repeatable, instead of LINES.",
+        ),
+    ] = None,
+    medium: Annotated[
+        str | None,
+        typer.Option("--medium", help="air or vacuum: the spectra's wavelength calibration."),
+    ] = None,
+    unit: Annotated[
+        str | None, typer.Option("--unit", help="Axis unit of text spectra (nm, eV, ...).")
+    ] = None,
+    peaks: Annotated[
+        int | None,
+        typer.Option("--peaks", help="Lines per spectrum (default: all above --min-snr)."),
+    ] = None,
+    window: Annotated[
+        str | None, typer.Option("--window", help="LO,HI: fit the spectra in this range (eV).")
+    ] = None,
+    shape: Annotated[
+        str, typer.Option("--shape", help="Line shape: lorentzian, gaussian or voigt.")
+    ] = "lorentzian",
+    min_snr: Annotated[
+        float, typer.Option("--min-snr", help="Line detection threshold (x noise).")
+    ] = 5.0,
+    lines_out: Annotated[
+        Path | None,
+        typer.Option("--lines-out", help="Write the lines fitted in the spectra (CSV)."),
+    ] = None,
 ) -> None:
     """Fit the 4x4 dark/bright exciton Hamiltonian to magneto-PL line energies."""
     import numpy as np
@@ -126,7 +238,32 @@ def zeeman(
     from qdsim.analysis import fit_zeeman
     from qdsim.analysis.spectroscopy.zeeman import ZeemanFitWarning
 
-    data = read_lines_csv(lines)
+    if (lines is None) == (not spectrum):
+        raise UserError("give either a line table LINES or spectra (--spectrum FIELD_T=PATH)")
+    if spectrum:
+        win = None
+        if window is not None:
+            try:
+                lo, hi = (float(v) for v in window.split(","))
+            except ValueError:
+                raise UserError(f"--window expects LO,HI in eV, got {window!r}") from None
+            win = (lo, hi)
+        data = lines_from_spectra(
+            spectrum,
+            medium=medium,
+            unit=unit,
+            peaks=peaks,
+            window=win,
+            shape=shape,
+            min_snr=min_snr,
+        )
+        source = f"{len(spectrum)} spectra"
+        if lines_out is not None:
+            write_lines_csv(lines_out, data)
+    else:
+        assert lines is not None
+        data = read_lines_csv(lines)
+        source = lines.name
     n = len(data["field_T"])
     sig = None
     if "sigma_eV" in data:
@@ -154,7 +291,7 @@ def zeeman(
             fix=_parse_fix(fix or []),
         )
     console = Console()
-    table = Table(title=f"Zeeman fit of {lines.name} ({n} lines, {res.offset} offset)")
+    table = Table(title=f"Zeeman fit of {source} ({n} lines, {res.offset} offset)")
     table.add_column("parameter")
     table.add_column("value", justify="right")
     table.add_column("± 1σ", justify="right")
@@ -193,8 +330,8 @@ def zeeman(
     if plot is not None:
         from qdsim.plotting.zeeman import plot_zeeman_fan
 
-        fig = plot_zeeman_fan(res, relative=relative, title=f"Zeeman fan: {lines.name}")
+        fig = plot_zeeman_fan(res, relative=relative, title=f"Zeeman fan: {source}")
         fig.savefig(plot, dpi=150)
         console.print(f"fan plot written to {plot}")
     if not res.converged:
-        exit_not_converged(lines, "Zeeman")
+        exit_not_converged(lines or source, "Zeeman")
