@@ -74,8 +74,10 @@ _MESSAGES = {
     "top than the exciton binding energy)",
     Status.QUADRATURE_UNRESOLVED: "the quadrature does not resolve this point's scales "
     "(optimal lambda far from the length its nodes were built for)",
-    Status.OUT_OF_DOMAIN: "outside the model's domain (exciton energy or binding <= 0, or a "
-    "dot not small against the light wavelength for the radiative rate)",
+    Status.OUT_OF_DOMAIN: "outside the model's domain (exciton energy or binding <= 0, a "
+    "dot not small against the light wavelength for the radiative rate, or a dark-bright "
+    "splitting larger than the energy to the first excited orbital state: first-order "
+    "exchange fails)",
 }
 
 

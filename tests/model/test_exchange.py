@@ -46,11 +46,25 @@ def test_dielectric_contrast_term_against_dipole_formula():
 @pytest.mark.parametrize("R_over_aB", [0.01, 0.002])
 def test_strong_confinement_splitting_scales_as_inverse_volume(R_over_aB):
     """B.4 limit: Delta_DB -> (Delta_SR + hwLT/3) 2.1113732 (a_B/R)^3, infinite barriers; the
-    correlation correction is O(R/a_B)."""
-    p = P_INF._replace(dSR_eV=1e-4, hwLT_eV=3e-4)
+    correlation correction is O(R/a_B). Exchange constants 1000x below the physical ones: at
+    R = 0.002 a_B (0.01 nm) physical ones give a splitting above the 1S -> 1P spacing, where
+    first-order exchange fails and the point is OUT_OF_DOMAIN; the limit is linear in them."""
+    p = P_INF._replace(dSR_eV=1e-7, hwLT_eV=3e-7)
     s = qdsim.solve_sphere(p, R_over_aB * AB)
-    ratio = float(s.dark_bright_eV) * R_over_aB**3 / ((1e-4 + 1e-4) * CONTACT_COEFF)
+    ratio = float(s.dark_bright_eV) * R_over_aB**3 / ((1e-7 + 1e-7) * CONTACT_COEFF)
     assert abs(ratio - 1) < 1.5 * R_over_aB
+
+
+def test_splitting_beyond_the_orbital_spacing_is_out_of_domain():
+    """Issue 14 case 3: first-order exchange larger than the energy to the first excited
+    orbital state is not the model's answer. At R = 0.002 a_B with Delta_SR = 0.1 meV, hwLT = 0.3
+    meV the first-order splitting (5.3e4 eV) exceeds the 1S -> 1P spacing (1.7e4 eV): flagged;
+    at 0.01 a_B (425 eV against a 690 eV spacing) it is kept."""
+    p = P_INF._replace(dSR_eV=1e-4, hwLT_eV=3e-4)
+    far = qdsim.solve_sphere(p, 0.002 * AB, throw=False)
+    assert int(far.status) & int(qdsim.Status.OUT_OF_DOMAIN) and np.isnan(far.dark_bright_eV)
+    near = qdsim.solve_sphere(p, 0.01 * AB, throw=False)
+    assert int(near.status) == 0
 
 
 def test_radiative_rate_against_cgs_dipole_formula():
