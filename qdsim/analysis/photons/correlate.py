@@ -194,7 +194,8 @@ def _count_numba(
     if n_new <= 0:
         return np.zeros(nb, np.int64), 0, 0
     t = np.ascontiguousarray(t, np.int64)
-    c = np.ascontiguousarray(c, np.int64)
+    # any integer channel dtype (files give int8): the kernel compiles once per dtype
+    c = np.ascontiguousarray(c if np.issubdtype(c.dtype, np.integer) else c.astype(np.int64))
     threads = numba.get_num_threads()
     if threads == 1 or n_new < 2 * _BLOCK:
         hist = np.zeros(nb, np.int64)

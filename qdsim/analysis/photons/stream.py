@@ -24,7 +24,9 @@ class PhotonStream:
     **Arguments / fields:**
 
     - `time_ps`: absolute arrival times (ps, int64), non-decreasing.
-    - `channel`: detector channel of each photon (int, same length as `time_ps`).
+    - `channel`: detector channel of each photon (same length as `time_ps`): int8 from files
+      (channels -1..63, a quarter of the memory traffic of int64 in g2 and in the reader),
+      any integer dtype as given from arrays (other dtypes become int64).
     - `micro_ps`: T3 only: arrival time after the last sync pulse (ps, int64), else None.
     - `sync_index`: T3 only: index of the sync pulse each photon follows (int64), else None.
     - `sync_period_ps`: T3 only: sync (laser) period in ps, else None.
@@ -70,7 +72,9 @@ class PhotonStream:
         if t.size > 1 and np.any(np.diff(t) < 0):
             raise ValueError("time_ps must be sorted (non-decreasing)")
         object.__setattr__(self, "time_ps", t)
-        object.__setattr__(self, "channel", c.astype(np.int64, copy=False))
+        if not np.issubdtype(c.dtype, np.integer):
+            c = c.astype(np.int64)
+        object.__setattr__(self, "channel", c)
         for name in ("micro_ps", "sync_index"):
             v = getattr(self, name)
             if v is not None:

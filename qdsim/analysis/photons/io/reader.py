@@ -159,7 +159,7 @@ class _Assembler:
     def chunk(self, d: DecodedChunk, last: bool) -> PhotonStream:
         """PhotonStream for one decoded chunk (`last`: no more records follow)."""
         src = self.src
-        ch = d.photon_channel
+        ch = d.photon_channel.astype(np.int8)  # channels -1..63: PhotonStream keeps int8
         if self.t3:
             sync = d.photon_time
             micro = np.rint(d.photon_dtime * src.micro_ps).astype(np.int64)
@@ -170,7 +170,7 @@ class _Assembler:
             if self.include_sync and d.sync_time.size:
                 st = ticks_to_ps(d.sync_time, src.tick_ps)
                 t = np.concatenate([t, st])
-                ch = np.concatenate([ch, np.full(st.size, SYNC_CHANNEL, np.int64)])
+                ch = np.concatenate([ch, np.full(st.size, SYNC_CHANNEL, np.int8)])
         if self.want is not None:
             keep = np.zeros(ch.size, bool)
             for c in self.want.tolist():
@@ -385,7 +385,7 @@ def _read_whole(
         keep[[c for c in asm.want.tolist() if 0 <= c < 64]] = True
     n_out = max(n, 1)
     o_t = np.empty(n_out, np.int64)
-    o_c = np.empty(n_out, np.int64)
+    o_c = np.empty(n_out, np.int8)  # channels -1..63
     out = (o_t, o_c, np.empty(n_out, np.int64), np.empty(n_out, np.int64)) if t3 else (o_t, o_c)
     markers = (np.empty(n_out, np.int64), np.empty(n_out, np.int64))
     st = np.zeros(fast.STATE_SIZE, np.int64)
