@@ -201,3 +201,14 @@ def test_read_photons_compiled_equals_reference_property(tmp_path, monkeypatch, 
         read_photons(path, chunk_records=chunk, include_sync=True),
         _numpy_read(monkeypatch, path, chunk_records=chunk, include_sync=True),
     )
+
+
+def test_read_slices_inside_chunks_change_nothing(tmp_path, monkeypatch):
+    """`read_photons` reads each chunk in slices of `_READ_RECORDS` records: slices of 7 records
+    inside chunks of 50 (and chunks smaller than a slice) give the reference result."""
+    from qdsim.analysis.photons.io import reader
+
+    monkeypatch.setattr(reader, "_READ_RECORDS", 7)
+    for path in _files(tmp_path):
+        for kw in ({"chunk_records": 50}, {"chunk_records": 5}, {}):
+            _same_stream(read_photons(path, **kw), _numpy_read(monkeypatch, path, **kw))
