@@ -2,20 +2,19 @@
 
 Used by the g2 fits (`g2fit.py`) and the lifetime fits (`decay.py`). A model is a function of a
 parameter vector returning the expected counts `mu` of every fitted bin. `fit_poisson`
-minimises the Poisson deviance
+minimises the Poisson deviance (Baker & Cousins; the cost of `iminuit.cost.poisson_chi2`)
 
     D(p) = 2 sum_k [ mu_k - n_k + n_k log(n_k / mu_k) ]
 
-with `scipy.optimize.minimize` (L-BFGS-B, bounds, gradient from a central-difference Jacobian
-of `mu`), then polishes the optimum with damped Fisher-scoring steps so noiseless data (n = mu
-of some parameters) are recovered to ~1e-10 relative. Uncertainties come from the observed
-Fisher information, the Hessian of -log L:
-
-    I_obs = J^T diag(n / mu^2) J - sum_k (n_k / mu_k - 1) d2 mu_k / dp dp^T
-
-(J = d mu / dp), by finite differences of `mu` with steps of a tenth of a standard error;
-`profile_interval` gives profile-likelihood confidence intervals. Parameters fixed by the
-caller or sitting on a bound keep stderr 0 / are excluded from the covariance of the others.
+with iminuit (MINUIT2): MIGRAD, with the gradient from a central-difference Jacobian of `mu`,
+on the parameters divided by their scales; then a few damped Fisher-scoring steps polish the
+optimum, so noiseless data (n = mu of some parameters) are recovered to ~1e-10 relative (MIGRAD
+stops at its machine-precision floor, EDM ~1e-12, some 1e-6 standard errors away) and put
+parameters that the likelihood pushes against a bound exactly on it. Uncertainties come from
+HESSE (the observed information: second derivatives of the deviance) over the parameters off
+their bounds; `profile_interval` gives profile-likelihood intervals with MINOS. Parameters fixed
+by the caller or sitting on a bound keep stderr 0 / are excluded from the covariance of the
+others.
 """
 
 from __future__ import annotations
@@ -39,6 +38,8 @@ __all__ = [
 ]
 
 _TINY = 1e-300
+# Minuit tolerance: EDM goal 0.002 tol (deviance units); MIGRAD floors it near 1e-12 anyway
+_MIGRAD_TOL = 1e-6
 
 
 class FitWarning(UserWarning):
@@ -67,8 +68,12 @@ def poisson_deviance(counts: np.ndarray, mu: np.ndarray) -> float:
         return math.inf
     if np.any(m < 0):
         return math.inf
-    t = m - n
-    t[pos] += n[pos] * np.log(n[pos] / m[pos])
+    # n (x - log(1 + x)) with x = mu/n - 1 for n > 0 (mu for n = 0): each term to its own
+    # relative precision, also near the optimum, where mu - n and n log(n/mu) nearly cancel
+    # (MIGRAD and HESSE see the deviance's changes there, not its rounding)
+    t = m.copy()
+    x = m[pos] / n[pos] - 1.0
+    t[pos] = n[pos] * (x - np.log1p(x))
     return float(2.0 * t.sum())
 
 
@@ -218,6 +223,15 @@ class _Problem:
                 J[:, i] = (self.mu(q + s * e) - mu0) / (s * h[i])
         return J
 
+    def deviance_scaled(self, u: np.ndarray) -> float:
+        """The deviance at `q = u * scale` (the cost Minuit minimises)."""
+        return poisson_deviance(self.n, self.mu(np.asarray(u) * self.scale))
+
+    def grad_scaled(self, u: np.ndarray) -> np.ndarray:
+        """Gradient of `deviance_scaled`."""
+        _, g, _, _ = self.grad(np.asarray(u) * self.scale)
+        return 2.0 * g * self.scale
+
     def grad(self, q: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         mu0 = self.mu(q)
         f = 0.5 * poisson_deviance(self.n, mu0)
@@ -325,97 +339,82 @@ def _scoring_polish(
     return q, False, "scoring: iteration limit"
 
 
-def _information(
-    prob: _Problem, q: np.ndarray, active: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """(observed information over active params, expected information, kind)."""
-    mu0 = prob.mu(q)
-    m = np.maximum(mu0, _TINY)
-    h, side = prob.steps(q, 1e-6)
-    J = prob.jac(q, h, side, mu0)
-    F = J.T @ (J / m[:, None])
-    idx = np.flatnonzero(active)
-    Fa = F[np.ix_(idx, idx)]
-    try:
-        cov_exp = np.linalg.inv(Fa)
-        sig = np.sqrt(np.abs(np.diag(cov_exp)))
-    except np.linalg.LinAlgError:
-        return Fa, Fa, "expected"
-    # second derivatives of mu with steps ~ sigma / 10 (central where the bounds allow)
-    hs = 0.1 * np.where(np.isfinite(sig) & (sig > 0), sig, h[idx])
-    qa = q.copy()
-    k = idx.size
-    sides = np.zeros(k, int)
-    for a, i in enumerate(idx):
-        if qa[i] - 2 * hs[a] < prob.lo[i]:
-            sides[a] = 1
-        elif qa[i] + 2 * hs[a] > prob.hi[i]:
-            sides[a] = -1
-
-    def mu_at(d: dict[int, float]) -> np.ndarray:
-        qq = q.copy()
-        for a, v in d.items():
-            qq[idx[a]] += v
-        return prob.mu(qq)
-
-    H = np.zeros((k, k, mu0.size))
-    for a in range(k):
-        ha = hs[a]
-        if sides[a] == 0:
-            H[a, a] = (mu_at({a: ha}) - 2 * mu0 + mu_at({a: -ha})) / ha**2
-        else:
-            s = sides[a] * ha
-            H[a, a] = (mu_at({a: 2 * s}) - 2 * mu_at({a: s}) + mu0) / s**2
-        for b in range(a):
-            hb = hs[b]
-            if sides[a] == 0 and sides[b] == 0:
-                v = (
-                    mu_at({a: ha, b: hb})
-                    - mu_at({a: ha, b: -hb})
-                    - mu_at({a: -ha, b: hb})
-                    + mu_at({a: -ha, b: -hb})
-                ) / (4 * ha * hb)
-            else:
-                sa = (sides[a] or 1) * ha
-                sb = (sides[b] or 1) * hb
-                v = (mu_at({a: sa, b: sb}) - mu_at({a: sa}) - mu_at({b: sb}) + mu0) / (sa * sb)
-            H[a, b] = H[b, a] = v
-    r = prob.n / m - 1.0
-    Ja = J[:, idx]
-    wn = np.divide(prob.n, m * m, out=np.zeros_like(m), where=prob.n > 0)
-    I_obs = Ja.T @ (Ja * wn[:, None]) - np.einsum("k,abk->ab", r, H)
-    I_obs = 0.5 * (I_obs + I_obs.T)
-    try:
-        np.linalg.cholesky(I_obs)
-        return I_obs, Fa, "observed"
-    except np.linalg.LinAlgError:
-        return Fa, Fa, "expected"
-
-
-def _lbfgsb(prob: _Problem, q0: np.ndarray, max_iter: int) -> np.ndarray:
-    from scipy.optimize import minimize
+def _minuit(prob: _Problem, q: np.ndarray, names: Sequence[str]) -> Any:
+    """A Minuit on the scaled free parameters `q / scale`, errordef 1 (the deviance is
+    -2 log L up to a constant), with bounds and the gradient."""
+    from iminuit import Minuit
 
     s = prob.scale
+    m = Minuit(prob.deviance_scaled, q / s, grad=prob.grad_scaled, name=list(names))
+    m.errordef = Minuit.LEAST_SQUARES
+    m.print_level = 0
+    m.strategy = 2
+    m.tol = _MIGRAD_TOL
+    m.limits = list(zip(prob.lo / s, prob.hi / s, strict=True))
+    m.errors = [0.1] * q.size
+    return m
 
-    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-        f, g, _, _ = prob.grad(x * s)
-        if not math.isfinite(f):
-            return 1e300, np.zeros_like(x)
-        return f, g * s
 
-    bounds = [
-        (a if math.isfinite(a) else None, b if math.isfinite(b) else None)
-        for a, b in zip(prob.lo / s, prob.hi / s, strict=True)
+def _snap_to_bounds(prob: _Problem, q: np.ndarray) -> np.ndarray:
+    """Minuit's bounded parameters (a sine or square-root transform) approach a bound without
+    reaching it: those within 1e-8 of their scale from one go onto it, where the polish's
+    active set holds them if the likelihood pushes outwards (else it moves them back)."""
+    eps = 1e-8 * prob.scale
+    q = np.clip(q, prob.lo, prob.hi)
+    q = np.where(q - prob.lo < eps, prob.lo, q)
+    return np.where(prob.hi - q < eps, prob.hi, q)
+
+
+def _fmin_message(fmin: Any) -> str:
+    """What MIGRAD says about its minimum, in words."""
+    if fmin is None:
+        return "MIGRAD did not run"
+    bad = [
+        text
+        for flag, text in (
+            (fmin.has_reached_call_limit, "call limit reached"),
+            (fmin.is_above_max_edm, f"EDM {fmin.edm:.2g} above its goal {fmin.edm_goal:.2g}"),
+            (not fmin.has_valid_parameters, "invalid parameters"),
+        )
+        if flag
     ]
-    res = minimize(
-        fun,
-        q0 / s,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-12, "maxcor": 30},
-    )
-    return np.clip(res.x * s, prob.lo, prob.hi)
+    if bad:
+        return "MIGRAD: " + "; ".join(bad)
+    return f"MIGRAD: valid minimum (EDM {fmin.edm:.2g})"
+
+
+def _hesse(prob: _Problem, m: Any, q: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, str]:
+    """Covariance of the active parameters at `q`: HESSE's (the observed information), or,
+    where HESSE's matrix is not accurate, the inverse expected (Fisher) information.
+
+    HESSE runs without the bounds: with them, Minuit differentiates in its transformed
+    coordinates and shrinks the errors of parameters near a bound (g2(0) near 0, a fraction
+    near 1); the deviance is infinite where the model has no meaning, and HESSE then fails over
+    to the expected information."""
+    m.limits = [(-math.inf, math.inf)] * q.size
+    m.values = q / prob.scale
+    for i in np.flatnonzero(~active):
+        m.fixed[i] = True
+    idx = np.flatnonzero(active)
+    s = prob.scale[idx]
+    try:
+        m.hesse()
+        fm = m.fmin
+        ok = fm is not None and fm.has_accurate_covar and not fm.has_made_posdef_covar
+    except RuntimeError:
+        ok = False
+    if ok:
+        c = np.asarray(m.covariance)[np.ix_(idx, idx)]
+        if np.all(np.isfinite(c)):
+            return c * np.outer(s, s), "observed"
+    mu0 = prob.mu(q)
+    h, side = prob.steps(q, 1e-6)
+    Ja = prob.jac(q, h, side, mu0)[:, idx]
+    F = Ja.T @ (Ja / np.maximum(mu0, _TINY)[:, None])
+    try:
+        return np.linalg.inv(F), "expected"
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(F), "expected"
 
 
 def fit_poisson(
@@ -428,23 +427,31 @@ def fit_poisson(
     upper: Sequence[float] | None = None,
     fixed: Sequence[str] = (),
     scale: Sequence[float] | None = None,
+    window: Sequence[str] = (),
     max_iter: int = 2000,
     uncertainties: bool = True,
-    tol: float = 1e-14,
+    tol: float = 1e-20,
 ) -> PoissonFit:
-    """Poisson maximum-likelihood fit of `model(p) -> mu` to `counts`.
+    """Poisson maximum-likelihood fit of `model(p) -> mu` to `counts`: MIGRAD, a scoring
+    polish, HESSE (iminuit).
 
     **Arguments:**
 
     - `model`: maps the full parameter vector (order of `names`) to expected counts per bin.
     - `counts`: observed counts (float64, validated by the caller, see `check_counts`).
     - `names`, `p0`: parameter names and start values; `lower`/`upper`: bounds (default
-      unbounded); `fixed`: names held at their `p0`; `scale`: typical magnitudes used to scale
-      the optimisation and the difference steps (default `max(|p0|, 1)`).
-    - `uncertainties`: compute the observed information and covariance (default True).
-    - `tol`: convergence threshold on the Newton decrement (log-likelihood still to gain).
+      unbounded); `fixed`: names held at their `p0`; `scale`: typical magnitudes; Minuit works
+      on the parameters divided by them, and they set the difference steps (default
+      `max(|p0|, 1)`).
+    - `window`: names whose bounds are a search window, not a physical limit (a position, a
+      period): a fit that ends on such a bound has found no minimum and is not converged.
+    - `max_iter`: MIGRAD's call limit is `max_iter` times (free parameters + 1).
+    - `uncertainties`: compute the covariance with HESSE (default True).
+    - `tol`: convergence threshold of the polish on the Newton decrement (log-likelihood still
+      to gain); below ~1e-16 the polish runs until it stops improving (a converged polish).
 
-    **Returns:** a `PoissonFit`. Never raises for a failed optimisation: `converged` says.
+    **Returns:** a `PoissonFit`; `converged` needs MIGRAD's minimum valid and the polish
+    converged. Never raises for a failed optimisation: `converged` says.
     """
     names = tuple(names)
     p_all = np.asarray(p0, dtype=np.float64).copy()
@@ -456,16 +463,17 @@ def fit_poisson(
     free = np.array([nm not in set(fixed) for nm in names])
     prob = _Problem(model, np.asarray(counts, float), p_all, free, lo, hi, sc)
     q0 = p_all[free]
-    msg = ""
-    converged = False
+    m = None
     if q0.size:
-        # damped Fisher scoring first (fast near a good start), L-BFGS-B when it stalls
-        q, converged, msg = _scoring_polish(prob, q0, max_iter=100, tol=tol)
-        if not converged:
-            start = q if prob.half_dev(q) <= prob.half_dev(q0) else q0
-            q = _lbfgsb(prob, start, max_iter)
-            q, converged, msg2 = _scoring_polish(prob, q, tol=tol)
-            msg = f"scoring: {msg}; then L-BFGS-B and {msg2}"
+        m = _minuit(prob, q0, [nm for nm, f in zip(names, free, strict=True) if f])
+        m.migrad(ncall=max_iter * (q0.size + 1))
+        q = _snap_to_bounds(prob, np.asarray(m.values) * prob.scale)
+        if not math.isfinite(prob.half_dev(q)):
+            q = q0
+        msg = _fmin_message(m.fmin)
+        q, polished, msg2 = _scoring_polish(prob, q, tol=tol)
+        converged = bool(m.fmin is not None and m.fmin.is_valid and polished)
+        msg = f"{msg}; {msg2}"
     else:
         q = q0
         converged = True
@@ -481,14 +489,19 @@ def fit_poisson(
         f, g, _, _ = prob.grad(q)
         at_lo = (q <= prob.lo) & (g > 0)
         at_hi = (q >= prob.hi) & (g < 0)
-        active = ~(at_lo | at_hi)
-        at_bound[np.flatnonzero(free)] = ~active
-        if uncertainties and active.any():
-            I, _, info_kind = _information(prob, q, active)
-            try:
-                c = np.linalg.inv(I)
-            except np.linalg.LinAlgError:
-                c = np.linalg.pinv(I)
+        held = at_lo | at_hi
+        on_edge = held & np.isin(np.array(names)[free], list(window))
+        if on_edge.any():
+            # no minimum inside the search window: not converged, and no other parameter is
+            # "held at its bound" (a statement about a minimum): all get their errors
+            converged = False
+            edge = ", ".join(np.array(names)[free][on_edge])
+            msg += f"; {edge} on the edge of the search window"
+            held = on_edge
+        active = ~held
+        at_bound[np.flatnonzero(free)] = held
+        if uncertainties and active.any() and m is not None:
+            c, info_kind = _hesse(prob, m, q, active)
             fidx = np.flatnonzero(free)[active]
             cov[np.ix_(fidx, fidx)] = c
             stderr[fidx] = np.sqrt(np.maximum(np.diag(c), 0.0))
@@ -527,80 +540,39 @@ def profile_interval(
     scale: Sequence[float] | None = None,
     delta_deviance: float = 1.0,
 ) -> tuple[float, float]:
-    """Profile-likelihood confidence interval of one parameter.
+    """Profile-likelihood confidence interval of one parameter: MINOS (iminuit).
 
     The interval holds the values `v` where the deviance minimised over the other free
-    parameters stays within `delta_deviance` of the best fit (1.0: 68.27 %, 3.84: 95 %). Each
-    end is found by a safeguarded secant search on the signed root sqrt(D(v) - D_min), nearly
-    linear in v, to 1e-4 of it. An end that reaches a bound is returned as that bound; NaN
-    when the search fails. `best` is the `fit_poisson` result with the same model, counts and
-    options. Returns `(low, high)`.
+    parameters stays within `delta_deviance` of the best fit (1.0: 68.27 %, 3.84: 95 %). An
+    end that reaches a bound is returned as that bound; NaN when MINOS fails. `best` is the
+    `fit_poisson` result with the same model, counts and options. Returns `(low, high)`.
     """
+    from scipy.stats import chi2
+
     names = best.names
-    k = names.index(name)
-    lo = np.full(len(names), -np.inf) if lower is None else np.asarray(lower, float)
-    hi = np.full(len(names), np.inf) if upper is None else np.asarray(upper, float)
-    d0 = best.deviance
-    v0 = float(best.values[k])
-    sig = float(best.stderr[k]) or max(abs(v0) * 1e-2, 1e-12)
-    fixed_k = tuple(fixed) + (name,)
-    target = math.sqrt(delta_deviance)
-
-    ends = []
-    for side in (-1, 1):
-        warm = {"p": best.values.copy()}  # warm start: the last profile point's parameters
-        lim = float(lo[k] if side < 0 else hi[k])
-        room = abs(lim - v0) if math.isfinite(lim) else math.inf
-
-        def root(x: float, warm: dict = warm, side: int = side) -> tuple[float, np.ndarray]:
-            p = warm["p"].copy()
-            p[k] = v0 + side * x
-            r = fit_poisson(
-                model,
-                counts,
-                names,
-                p,
-                lower=lo,
-                upper=hi,
-                fixed=fixed_k,
-                scale=scale,
-                uncertainties=False,
-                tol=1e-10,
-            )
-            e = r.deviance - d0
-            return (math.sqrt(max(e, 0.0)) if math.isfinite(e) else math.nan), r.values
-
-        x_lo, r_lo = 0.0, 0.0  # bracket: r(x_lo) < target <= r(x_hi)
-        x_hi = r_hi = math.nan
-        x = min(target * sig, room)
-        result = math.nan
-        for _ in range(40):
-            r, vals = root(x)
-            if not math.isfinite(r):
-                x = x_lo + 0.5 * (x - x_lo)
-                continue
-            warm["p"] = vals
-            if abs(r - target) <= 1e-4 * target:
-                result = v0 + side * x
-                break
-            if r < target:
-                x_lo, r_lo = x, r
-                if x >= room:
-                    result = lim
-                    break
-            else:
-                x_hi, r_hi = x, r
-            if math.isfinite(x_hi):
-                # secant inside the bracket, bisection when it lands outside
-                xn = x_lo + (target - r_lo) * (x_hi - x_lo) / (r_hi - r_lo)
-                if not (x_lo < xn < x_hi):
-                    xn = 0.5 * (x_lo + x_hi)
-                if x_hi - x_lo < 1e-4 * sig:
-                    result = v0 + side * xn
-                    break
-            else:
-                xn = x_lo * target / r_lo if r_lo > 0 else 2 * x_lo
-                xn = min(max(xn, 1.2 * x_lo), 4 * x_lo, room)
-            x = xn
-        ends.append(result)
-    return ends[0], ends[1]
+    npar = len(names)
+    lo = np.full(npar, -np.inf) if lower is None else np.asarray(lower, float)
+    hi = np.full(npar, np.inf) if upper is None else np.asarray(upper, float)
+    p_all = np.asarray(best.values, dtype=np.float64)
+    sc = np.maximum(np.abs(p_all), 1.0) if scale is None else np.asarray(scale, float)
+    free = np.array([nm not in set(fixed) for nm in names])
+    prob = _Problem(model, np.asarray(counts, float), p_all, free, lo, hi, sc)
+    free_names = [nm for nm, f in zip(names, free, strict=True) if f]
+    k = free_names.index(name)
+    m = _minuit(prob, p_all[free], free_names)
+    try:
+        m.migrad()
+        m.minos(name, cl=float(chi2.cdf(delta_deviance, 1)))
+    except RuntimeError:  # no valid minimum to start from
+        return math.nan, math.nan
+    me = m.merrors[name]
+    v, s = float(m.values[name]), float(prob.scale[k])
+    if me.at_lower_limit:
+        low = float(prob.lo[k])
+    else:
+        low = (v + me.lower) * s if me.lower_valid else math.nan
+    if me.at_upper_limit:
+        high = float(prob.hi[k])
+    else:
+        high = (v + me.upper) * s if me.upper_valid else math.nan
+    return low, high

@@ -21,8 +21,10 @@ modelled). With `period_ps=None` only the pulse(s) in the IRF excite.
 - **Tail fit** (`irf=None`, rise not resolved: the peak is in the first bins of the fitted
   range): the decay starts sharply at the left edge of the peak bin; earlier bins are left out.
 
-Poisson maximum likelihood (`fitting.fit_poisson`); standard errors from the observed Fisher
-information; lifetimes also get profile-likelihood confidence intervals.
+Poisson maximum likelihood (`fitting.fit_poisson`: iminuit's MIGRAD and a scoring polish);
+standard errors from the observed Fisher information (HESSE); lifetimes also get
+profile-likelihood confidence intervals (MINOS). A fit whose IRF position (`irf_t0_ps`,
+`shift_ps`) or fitted period ends on the edge of its search window is not converged.
 """
 
 from __future__ import annotations
@@ -707,6 +709,7 @@ def _fit_decay_likelihood(
         upper=seed.upper,
         fixed=seed.fixed,
         scale=seed.scale,
+        window=("irf_t0_ps", "shift_ps", "period_ps"),
     )
     if not fit.converged:
         warn_not_converged("fit_decay", fit.message, stacklevel=4)

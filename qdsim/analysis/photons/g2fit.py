@@ -2,8 +2,10 @@
 
 Both fits take raw coincidence counts per delay bin (from `g2(..., normalize=False)`, or the
 DataArray returned by `g2`, whose normalisation is undone) and maximise the Poisson likelihood
-of the bin-integrated model (`fitting.fit_poisson`); uncertainties come from the observed
-Fisher information.
+of the bin-integrated model (`fitting.fit_poisson`: iminuit's MIGRAD and a scoring polish);
+uncertainties come from the observed Fisher information (HESSE). A fit whose `offset_ps` (or,
+pulsed, `period_ps`) ends on the edge of its search window has found no minimum and is not
+converged.
 
 **Pulsed model** (`fit_g2_pulsed`). Peaks sit at `offset + k * period`. Each is the
 distribution of the delay between two photons emitted after different (or, k = 0, the same)
@@ -716,6 +718,7 @@ def fit_g2_pulsed(
         upper=upper,
         fixed=fixed,
         scale=scale,
+        window=("offset_ps", "period_ps"),
     )
     pr, se = fit.as_dict(), fit.stderr_dict()
     if not fit.converged:
@@ -812,7 +815,15 @@ def fit_g2_cw(
         return cw_model(dict(zip(names, v, strict=True)), lo, hi)
 
     fit = fit_poisson(
-        model, n, names, [p0[k] for k in names], lower=lower, upper=upper, fixed=fixed, scale=scale
+        model,
+        n,
+        names,
+        [p0[k] for k in names],
+        lower=lower,
+        upper=upper,
+        fixed=fixed,
+        scale=scale,
+        window=("offset_ps",),
     )
     pr, se = fit.as_dict(), fit.stderr_dict()
     if not fit.converged:
