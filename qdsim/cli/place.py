@@ -13,6 +13,11 @@ DOTS.toml holds one `[[dot]]` table per dot:
     ptu = "dot5.ptu"                    # T3 photon file: lifetime fit and g2(0)
     zeeman_lines = "dot5_lines.csv"     # line table of `qdsim zeeman`: Delta_DB (and energy)
 
+    [[dot]]
+    name = "dot 6"
+    zeeman_spectra = {0 = "B0T.sif", 6 = "B6T.spe", 7 = "B7T.spe"}  # field (T) = spectrum
+    spectra_medium = "air"              # lines fitted per spectrum, as `qdsim zeeman --spectrum`
+
 Numbers given explicitly win over those from files. Paths are relative to the TOML file.
 """
 
@@ -38,6 +43,9 @@ DOT_KEYS = {
     "irf": "measured IRF for the lifetime fit (photon or histogram file)",
     "channels": "[a, b] detector channels of the g2 (default [0, 1])",
     "zeeman_lines": "CSV of magneto-PL lines (see `qdsim zeeman --help`)",
+    "zeeman_spectra": "table FIELD_T = spectrum file (.sif, .spe, text): lines fitted per spectrum",
+    "spectra_medium": "air or vacuum: the wavelength calibration of zeeman_spectra",
+    "zeeman_min_snr": "line detection threshold (x noise) in zeeman_spectra (default 5)",
     "zeeman_sigma_eV": "line error (eV) for CSV rows without sigma_eV",
     "zeeman_fix": "table of Zeeman parameters held fixed, e.g. {split_z_eV = 0.0}",
 }
@@ -74,16 +82,21 @@ def read_dots(path: Path) -> list[dict[str, Any]]:
             raise UserError(f"{where}: the name {name!r} is used twice")
         seen.add(name)
         where = f"{path}: dot {name!r}"
-        if not any(key in d for key in (*_NUMBERS, "ptu", "zeeman_lines")):
+        if not any(key in d for key in (*_NUMBERS, "ptu", "zeeman_lines", "zeeman_spectra")):
             raise UserError(
                 f"{where}: no measurement; give energy_eV, dark_bright_eV, lifetime_s "
-                "([value, 1-sigma]), ptu or zeeman_lines"
+                "([value, 1-sigma]), ptu, zeeman_lines or zeeman_spectra"
             )
+        if "zeeman_lines" in d and "zeeman_spectra" in d:
+            raise UserError(f"{where}: give zeeman_lines or zeeman_spectra, not both")
+        zeeman_source = "zeeman_lines" if "zeeman_lines" in d else "zeeman_spectra"
         for key, needs in (
             ("irf", "ptu"),
             ("channels", "ptu"),
-            ("zeeman_sigma_eV", "zeeman_lines"),
-            ("zeeman_fix", "zeeman_lines"),
+            ("zeeman_sigma_eV", zeeman_source),
+            ("zeeman_fix", zeeman_source),
+            ("spectra_medium", "zeeman_spectra"),
+            ("zeeman_min_snr", "zeeman_spectra"),
         ):
             if key in d and needs not in d:
                 raise UserError(f"{where}: {key} without {needs}")
@@ -102,6 +115,25 @@ def read_dots(path: Path) -> list[dict[str, Any]]:
                 if not p.exists():
                     raise UserError(f"{where}: {key}: no such file {p}")
                 d[key] = p
+        if "zeeman_spectra" in d:
+            spectra = d["zeeman_spectra"]
+            if not isinstance(spectra, dict) or not spectra:
+                raise UserError(f"{where}: zeeman_spectra must be a table FIELD_T = path")
+            resolved = {}
+            for field, name in spectra.items():
+                try:
+                    b = float(field)
+                except ValueError:
+                    raise UserError(
+                        f"{where}: zeeman_spectra key {field!r} is not a field in tesla"
+                    ) from None
+                if not isinstance(name, str):
+                    raise UserError(f"{where}: zeeman_spectra: {name!r} is not a path string")
+                p = Path(name) if Path(name).is_absolute() else path.parent / name
+                if not p.exists():
+                    raise UserError(f"{where}: zeeman_spectra: no such file {p}")
+                resolved[b] = p
+            d["zeeman_spectra"] = resolved
         for key in _NUMBERS:
             if key in d and not (
                 isinstance(d[key], list)
@@ -171,10 +203,25 @@ def _zeeman_from_lines(d: dict, console) -> Any:
     import numpy as np
 
     from qdsim.analysis import fit_zeeman
-    from qdsim.cli.zeeman import read_lines_csv
+    from qdsim.cli.zeeman import lines_from_spectra, read_lines_csv
 
-    path = d["zeeman_lines"]
-    data = read_lines_csv(path)
+    if "zeeman_spectra" in d:
+        spectra = d["zeeman_spectra"]
+        data = lines_from_spectra(
+            [f"{b!r}={p}" for b, p in spectra.items()],
+            medium=d.get("spectra_medium"),
+            unit=None,
+            peaks=None,
+            window=None,
+            shape="lorentzian",
+            min_snr=float(d.get("zeeman_min_snr", 5.0)),
+        )
+        label = f"{len(spectra)} spectra"
+        path = Path(label)  # for the messages below
+    else:
+        path = d["zeeman_lines"]
+        data = read_lines_csv(path)
+        label = path.name
     sig = None
     if "sigma_eV" in data:
         sig = np.asarray(data["sigma_eV"], dtype=float)
@@ -194,7 +241,7 @@ def _zeeman_from_lines(d: dict, console) -> Any:
             fix={k: float(v) for k, v in d.get("zeeman_fix", {}).items()},
         )
     console.print(
-        f"  zeeman ({path.name}, {len(data['field_T'])} lines): Δ_DB = "
+        f"  zeeman ({label}, {len(data['field_T'])} lines): Δ_DB = "
         f"{r.dark_bright_eV * 1e3:.3f} ± {r.dark_bright_err_eV * 1e3:.3f} meV, g_X = "
         f"{r.g_X:.3f} ± {r.g_X_err:.3f}, E_bright = {r.bright_eV:.5f} eV"
         f"{'' if r.converged else '  (NOT CONVERGED)'}",
@@ -273,7 +320,9 @@ _HELP = (
     'DOTS_FILE has one \\[\\[dot]] table per dot: name = "dot 3" and any of energy_eV, '
     'dark_bright_eV, lifetime_s = \\[value, 1-sigma] (eV, eV, s); ptu = "file.ptu" (T3 photon '
     'file: lifetime fit and g2(0); irf = "irf.phu", channels = \\[0, 1]); zeeman_lines = '
-    '"lines.csv" (as `qdsim zeeman`; zeeman_sigma_eV, zeeman_fix = {split_z_eV = 0.0}). '
+    '"lines.csv" (as `qdsim zeeman`; zeeman_sigma_eV, zeeman_fix = {split_z_eV = 0.0}) or '
+    'zeeman_spectra = {0 = "B0T.sif", 6 = "B6T.spe"} with spectra_medium = "air" (.sif, .spe '
+    "or text spectra; lines fitted per spectrum, as `qdsim zeeman --spectrum`; zeeman_min_snr). "
     "Paths are relative to DOTS_FILE; numbers given win over those from files. Prints each "
     "fit, then a table of the placements; -o writes every draw (netCDF, dim dot)."
 )
@@ -350,7 +399,7 @@ def place_command(
             g = _g2_from_ptu(d, console)
             if g is not None:
                 kw["g2"] = g
-        if "zeeman_lines" in d:
+        if "zeeman_lines" in d or "zeeman_spectra" in d:
             kw["zeeman"] = _zeeman_from_lines(d, console)
         try:
             p = qdsim.place(
