@@ -6,9 +6,10 @@ contract in pyproject.toml):
 - `photons/`: photon files (`io/`), the `PhotonStream`, g2 correlation and fits, decays, traces.
 - `spectroscopy/`: spectra and peak fits, Zeeman fans, linewidth against temperature.
 
-Both use the shared fit helpers in `fitting.py` (likelihoods, `FitWarning`); `units.py` parses
-durations. Names resolve lazily (PEP 562), so `import qdsim.analysis` stays cheap; numba, ptufile
-and the fitting code load on first use.
+Both use the shared fit helpers in `fitting.py` (Poisson likelihood on iminuit, `FitWarning`) and
+the file errors in `errors.py`; `units.py` parses durations. Names resolve lazily (PEP 562), so
+`import qdsim.analysis` stays cheap; numba, ptufile, iminuit and the fitting code load on first
+use.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ _EXPORTS: dict[str, str] = {
 
 
 # subpackages and modules reachable as attributes (`analysis.photons.io` after its import)
-_SUBMODULES = frozenset({"photons", "spectroscopy", "fitting", "units"})
+_SUBMODULES = frozenset({"photons", "spectroscopy", "fitting", "units", "errors"})
 
 
 def __getattr__(name: str) -> Any:
