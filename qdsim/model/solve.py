@@ -17,7 +17,7 @@ import numpy as np
 
 from qdsim._x64 import float64, require_x64
 from qdsim.constants import C_nm_s, HBAR2_2M0_eV_nm2, HBAR_eV_s
-from qdsim.model import exchange, exciton, well
+from qdsim.model import dielectric, exchange, exciton, well
 from qdsim.model.types import SolverConfig, SphereParams, SphereSolution
 from qdsim.status import FAILURE_MASK, Status, raise_for_status
 
@@ -134,7 +134,12 @@ def _kernel_with_guess(p: SphereParams, R, config: SolverConfig, ds0=0.0, graded
         p.eps_bg_in,
         p.eps_bg_out,
     )
-    energy = p.Eg_eV + x.energy_eV
+    pol = 0.0
+    if config.dielectric:  # static: the default path is unchanged
+        eps1 = jnp.where(p.eps_bg_in > 0, p.eps_bg_in, p.eps)
+        eps2 = jnp.where(p.eps_bg_out > 0, p.eps_bg_out, p.eps)
+        pol = dielectric.polarisation_shift_eV(e, h, R, eps1, eps2, config.dielectric_cut_nm)
+    energy = p.Eg_eV + x.energy_eV + pol
     bright = energy + fs.dark_bright_eV
     rate = exchange.radiative_rate(
         bright, x.overlap2, p.eps, mu, p.hwLT_eV, p.eps_bg_in, p.eps_bg_out
@@ -166,7 +171,7 @@ def _kernel_with_guess(p: SphereParams, R, config: SolverConfig, ds0=0.0, graded
         overlap2=mask(x.overlap2),
         electron_level_eV=mask(e.energy_eV),
         hole_level_eV=mask(h.energy_eV),
-        binding_energy_eV=mask(e.energy_eV + h.energy_eV - x.energy_eV),
+        binding_energy_eV=mask(e.energy_eV + h.energy_eV - x.energy_eV - pol),
         radiative_rate_s=mask(rate),
         radiative_lifetime_s=mask(lifetime),
         status=status.astype(jnp.int32),

@@ -66,6 +66,16 @@ class SolverConfig(NamedTuple):
       norm, contact density and Delta_DB are within 3e-8 relative of the exact optimum at worst
       (the last step is usually far smaller: the grid figures above include this error) and
       the energy within 1e-13 eV (the energy is stationary in lambda).
+    - `dielectric`: add the first-order dielectric-confinement (image-charge) shift
+      <Sigma_e> + <Sigma_h> + <V_pol> of `qdsim.model.dielectric` (Brus 1984; Bolcatto & Proetto
+      1999) to `energy_eV` (and so to the bright and dark energies; `binding_energy_eV` keeps
+      Eg + E_e + E_h - energy_eV). Dot eps1 = `eps_bg_in`, matrix eps2 = `eps_bg_out` (0 means
+      `eps`, as for the exchange terms: set both). Off by default: the default materials give
+      no background constants (eps_bg_in = eps_bg_out = 0, physics.md A.1 [NOT FOUND]), with
+      which the shift is exactly 0 anyway; the default path is untouched (static switch).
+    - `dielectric_cut_nm`: half-width of the interface layer across which the sharp-interface
+      self-energy (divergent as 1/|r - R|) is replaced by a straight line
+      (`qdsim.model.dielectric.self_energy_eV`; 0.3 nm ~ half a lattice constant [ASSUMPTION]).
     """
 
     n_quad: int = 12
@@ -73,13 +83,16 @@ class SolverConfig(NamedTuple):
     root_iters: int = 64
     lam_iters: int = 40
     lam_tol: float = 1e-8
+    dielectric: bool = False
+    dielectric_cut_nm: float = 0.3
 
 
 class SphereSolution(NamedTuple):
     """Results for one dot (arrays when vectorised). Failed points hold NaN and a status flag.
 
-    - `energy_eV`: exchange-free exciton energy Eg + E_e + E_h + correlation (eV); equals the dark
-      (J = 0) state energy at first order in the exchange.
+    - `energy_eV`: exchange-free exciton energy Eg + E_e + E_h + correlation (eV), plus the
+      dielectric-confinement shift when `SolverConfig.dielectric`; equals the dark (J = 0) state
+      energy at first order in the exchange.
     - `bright_energy_eV`: bright triplet energy = energy_eV + dark_bright_eV (eV): the emission.
     - `dark_energy_eV`: dark singlet energy (eV).
     - `dark_bright_eV`: dark-bright splitting Delta_DB (eV), physics.md B.4.
