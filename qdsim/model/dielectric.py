@@ -3,9 +3,10 @@
 A sphere of radius R and dielectric constant eps1 (`eps_in`) sits in a matrix eps2 (`eps_out`).
 Gaussian units, energies in eV, lengths in nm, e^2 = `E2_4PIEPS0_eV_nm`.
 
-**Multipole kernels** (Brus, J. Chem. Phys. 80, 4403 (1984), eqs. for the sphere; Jackson,
-Classical Electrodynamics §4.4 for the l-resolved boundary conditions; Bolcatto & Proetto,
-PRB 59, 12487 (1999), eq. (2)-(4) for the same series in their notation):
+**Multipole kernels** (Brus, J. Chem. Phys. 80, 4403 (1984); Bolcatto & Proetto, PRB 59, 12487
+(1999) [UNVERIFIED: papers not re-read; the coefficients are re-derived from the l-resolved
+boundary conditions of a dielectric sphere and pinned by the tests' independent limits: l = 0 at
+the centre, the Kelvin image for eps2 -> inf (all l), the planar image near the surface]):
 
 - charge e at r < R, induced potential at r' < R:
   phi_ind = (e / eps1 R) sum_l alpha_l (r r' / R^2)^l P_l(cos theta),
