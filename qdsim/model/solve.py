@@ -17,7 +17,7 @@ import numpy as np
 
 from qdsim._x64 import float64, require_x64
 from qdsim.constants import C_nm_s, HBAR2_2M0_eV_nm2, HBAR_eV_s
-from qdsim.model import dielectric, exchange, exciton, well
+from qdsim.model import correlated, dielectric, exchange, exciton, well
 from qdsim.model.types import SolverConfig, SphereParams, SphereSolution
 from qdsim.status import FAILURE_MASK, Status, raise_for_status
 
@@ -123,6 +123,8 @@ def _kernel_with_guess(p: SphereParams, R, config: SolverConfig, ds0=0.0, graded
     x = exciton.optimise(
         e, h, R, p.eps, mu, config, ds0, skip=failed_before, graded_rules=graded_rules
     )
+    if config.ansatz == "correlated":  # static: the default path is unchanged
+        x = correlated.improve(e, h, R, p.eps, x, config)
     fs = exchange.fine_structure(
         x.contact_density_nm3,
         x.overlap2,
@@ -247,6 +249,8 @@ def solve_sphere(
     """
     if not isinstance(config, SolverConfig):
         raise TypeError(f"config must be a qdsim.SolverConfig, got {type(config).__name__}")
+    if config.ansatz not in ("product", "correlated"):
+        raise ValueError(f'config.ansatz must be "product" or "correlated", got {config.ansatz!r}')
     if _is_traced((p, radius_nm)):
         p = SphereParams(*(jnp.asarray(v) for v in p))
         radius_nm = jnp.asarray(radius_nm)

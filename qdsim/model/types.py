@@ -76,6 +76,16 @@ class SolverConfig(NamedTuple):
     - `dielectric_cut_nm`: half-width of the interface layer across which the sharp-interface
       self-energy (divergent as 1/|r - R|) is replaced by a straight line
       (`qdsim.model.dielectric.self_energy_eV`; 0.3 nm ~ half a lattice constant [ASSUMPTION]).
+    - `ansatz`: "product" (default: Phi_e Phi_h exp(-r_eh/lambda), physics.md B.3) or
+      "correlated" (`qdsim.model.correlated`: a Rayleigh-Ritz basis
+      r_e^m r_h^n exp(-r_eh/lambda_k) around the product optimum; variational, within
+      0.002 Ry* of the C.2 CI energies at R = 0.5-2 a_B with the defaults below, against
+      0.031 Ry* for the product ansatz; energy, contact density and overlap^2 are its own,
+      `lam_nm` stays the product lambda*). The product path is untouched (static switch).
+    - `corr_lambdas`: number K of correlation lengths lambda* rho^j, j centred on 0.
+    - `corr_powers`: r_e^m r_h^n factors with m, n even and m + n <= 2 corr_powers
+      (0: functions of r_eh only, which saturate ~0.013 Ry* above CI; 2: ~1e-4 Ry*).
+    - `corr_ratio`: rho, the ratio of neighbouring lambdas of the ladder.
     """
 
     n_quad: int = 12
@@ -85,6 +95,10 @@ class SolverConfig(NamedTuple):
     lam_tol: float = 1e-8
     dielectric: bool = False
     dielectric_cut_nm: float = 0.3
+    ansatz: str = "product"
+    corr_lambdas: int = 3
+    corr_powers: int = 1
+    corr_ratio: float = 2.5
 
 
 class SphereSolution(NamedTuple):
