@@ -212,3 +212,78 @@ def test_read_slices_inside_chunks_change_nothing(tmp_path, monkeypatch):
     for path in _files(tmp_path):
         for kw in ({"chunk_records": 50}, {"chunk_records": 5}, {}):
             _same_stream(read_photons(path, **kw), _numpy_read(monkeypatch, path, **kw))
+
+
+def _counts_both(monkeypatch, path, **kw):
+    """`correlate_counts(path)` fused (compiled decoder + counting on reused buffers) and
+    through `iter_photons` with the NumPy reference decoder."""
+    from qdsim.analysis.photons.correlate import correlate_counts
+
+    got = correlate_counts(path, **kw)
+    with monkeypatch.context() as m:
+        m.setenv("QDSIM_PHOTON_DECODER", "numpy")
+        ref = correlate_counts(path, **kw)
+    return got, ref
+
+
+def _same_counts(got, ref):
+    np.testing.assert_array_equal(got[0], ref[0])
+    assert got[1] == ref[1]  # n_a, n_b, n_tags, first/last tag, duration (bit for bit)
+
+
+@pytest.mark.parametrize("read_records", [7, 1 << 16])
+def test_g2_of_path_fused_equals_reference(tmp_path, monkeypatch, read_records):
+    """`g2(path)` decodes and counts in one pass over small buffers: the same counts, photon
+    numbers, tag span and duration as the chunks of `iter_photons` through the reference
+    decoder, for every record type, chunking, slices inside chunks, windows holding many
+    photons (the buffers grow) and an autocorrelation."""
+    from qdsim.analysis.photons.io import reader
+
+    monkeypatch.setattr(reader, "_READ_RECORDS", read_records)
+    for path in _files(tmp_path):
+        per_tag = 1e12 * read_photons(path).duration_s / 400
+        for kw in (
+            {"channels": (0, 1), "bin_ps": 7, "window_ps": max(50, int(per_tag))},
+            {"channels": (2, 1), "bin_ps": 1000, "window_ps": int(60 * per_tag) + 1000},
+            {"channels": (3, 3), "bin_ps": 13, "window_ps": int(5 * per_tag) + 100},
+        ):
+            for chunk in (None, 37, 5):
+                _same_counts(*_counts_both(monkeypatch, path, chunk_records=chunk, **kw))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(case=st.one_of(t2_case(), t3_case()), chunk=st.integers(1, 40), slice_=st.integers(1, 9))
+def test_g2_of_path_fused_equals_reference_property(tmp_path, monkeypatch, case, chunk, slice_):
+    from qdsim.analysis.photons.io import reader
+
+    name, truth, _ = case
+    path = w.write_ptu(
+        tmp_path / "p.ptu", name, truth.records, global_resolution_s=3.3e-12, resolution_s=1e-12
+    )
+    monkeypatch.setattr(reader, "_READ_RECORDS", slice_)
+    for pair in ((0, 1), (1, 1)):
+        kw = {"channels": pair, "bin_ps": 3, "window_ps": 10**6, "chunk_records": chunk}
+        _same_counts(*_counts_both(monkeypatch, path, **kw))
+
+
+def test_g2_of_path_fused_errors(tmp_path, monkeypatch):
+    """Damaged files: the fused path raises the reference path's one-line errors."""
+    from qdsim.analysis import g2
+
+    rec = np.array([(1 << 25) | 500, (2 << 25) | 400], np.uint32)  # time goes backwards
+    path = w.write_ptu(tmp_path / "b.ptu", "HydraHarp2T2", rec, global_resolution_s=1e-12)
+    with pytest.raises(ValueError, match=r"b\.ptu: record 1: time tag goes backwards"):
+        g2(path)
+    good = _files(tmp_path)[-1]
+    data = good.read_bytes()
+    cut = tmp_path / "cut.ptu"
+    cut.write_bytes(data[: len(data) - 10])
+    msgs = []
+    for decoder in ("numba", "numpy"):
+        monkeypatch.setenv("QDSIM_PHOTON_DECODER", decoder)
+        with pytest.raises(ValueError, match=r"cut\.ptu: truncated") as exc:
+            g2(cut, chunk_records=50)
+        msgs.append(str(exc.value))
+    assert msgs[0] == msgs[1]

@@ -4,7 +4,8 @@ Every pair of photons (one in `channels[0]` at `t0`, one in `channels[1]` at `t1
 `tau = t1 - t0` lies in `[-W, +W]` is counted in one bin of width `b`; nothing is sampled or
 approximated. The count is a sweep over the time-sorted merged stream: each photon looks back at
 the photons at most `W` earlier (a two-pointer window), so the work is O(N + pairs) and the memory
-O(N) for an in-memory stream, O(chunk + photons within `W`) for a stream read in chunks.
+O(N) for an in-memory stream, O(chunk + photons within `W`) for a stream read in chunks; a file
+path given to the numba kernel is decoded and counted block by block in one pass.
 
 **Bins.** With `n = ceil(window_ps / bin_ps)` the window used is `W = n * bin_ps` (widened up to
 the next multiple of `bin_ps` when `window_ps` is not one, and recorded in the attrs), the edges
@@ -143,6 +144,11 @@ if _HAVE_NUMBA:
             nbb += cj == ch_b
         n_ab[0] += na
         n_ab[1] += nbb
+        _count_pairs(t, c, j0, j1, ch_a, ch_b, b, W, nb, hist)
+
+    @numba.njit(cache=True, nogil=True)
+    def _count_pairs(t, c, j0, j1, ch_a, ch_b, b, W, nb, hist):  # pragma: no cover
+        """The pairs (i, j), i < j, j0 <= j < j1, t_j - t_i <= W, into `hist`."""
         for j in range(max(j0, 1), j1):
             tj = t[j]
             if tj - t[j - 1] > W:  # the common case: no earlier photon within the window
@@ -285,6 +291,11 @@ def correlate_counts(
     if name not in _KERNELS:
         raise ValueError(f"unknown g2 kernel {name!r}; available: {sorted(_KERNELS)}")
     count = _KERNELS[name]
+    if name == "numba" and isinstance(source, str | os.PathLike):
+        from qdsim.analysis.photons.io import reader
+
+        if reader._decoder() == "numba":
+            return _correlate_file(source, ch_a, ch_b, b, W, nb, chunk_records, progress)
 
     hist = np.zeros(nb, np.int64)
     carry_t = np.zeros(0, np.int64)
@@ -337,6 +348,42 @@ def correlate_counts(
         "t_first_ps": t_first,
         "t_last_ps": t_last,
         "duration_s": dur,
+    }
+    return hist, info
+
+
+def _correlate_file(
+    path: str | os.PathLike,
+    ch_a: int,
+    ch_b: int,
+    b: int,
+    W: int,
+    nb: int,
+    chunk_records: int | None,
+    progress: Callable[[int], None] | None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """`correlate_counts` of a file path with the numba kernels: decode and count fused. The
+    records are decoded slice by slice into small reused buffers (`reader._windows`) and each
+    block of new photons is counted at once against the photons of the last `W`, so the file's
+    photons are never held in memory (no `PhotonStream`, no chunk joins). The same counts and
+    info as counting the chunks of `iter_photons(path, chunk_records)`: the same photons in the
+    same order, and the durations summed chunk by chunk."""
+    from qdsim.analysis.photons.io import reader
+
+    stats = reader.WindowStats()
+    kw = {} if chunk_records is None else {"chunk_records": int(chunk_records)}
+    hist = np.zeros(nb, np.int64)
+    for t, c, j0, j1 in reader._windows(path, W, stats, progress=progress, **kw):
+        _count_pairs(t, c, j0, j1, ch_a, ch_b, b, W, nb, hist)
+    info = {
+        "bin_ps": b,
+        "window_ps": W,
+        "n_a": stats.photons.get(ch_a, 0),
+        "n_b": stats.photons.get(ch_b, 0),
+        "n_tags": stats.n_tags,
+        "t_first_ps": stats.t_first_ps,
+        "t_last_ps": stats.t_last_ps,
+        "duration_s": stats.duration_s,
     }
     return hist, info
 
@@ -422,7 +469,9 @@ def g2(
 
     - `stream`: a `PhotonStream` (T2, or T3 whose `time_ps` already holds macro + micro time),
       an iterable of `PhotonStream` chunks in time order (e.g. `iter_photons(path)`), or a file
-      path (read in chunks of `chunk_records` records through `iter_photons`).
+      path: decoded and counted in one pass through small buffers, never held in memory (the
+      numba kernels; the result of counting the chunks of `iter_photons(path, chunk_records)`,
+      which the NumPy kernel or `QDSIM_PHOTON_DECODER=numpy` do).
     - `channels`: `(a, b)`; the delay is `tau = t(b) - t(a)` (ps). `(c, c)` autocorrelates.
     - `bin_ps`, `window_ps`: bin width and half window (ps, whole numbers). Bins run from `-W`
       to `+W` with `W = ceil(window_ps / bin_ps) * bin_ps`; the exact edge rule is in the

@@ -12,6 +12,8 @@ Two kernels share one record classifier (`_classify`, the layouts of `records.py
   insertion step as they are written (records come in sync order, so it moves a photon at most
   past the others of its own sync period). `read_photons` calls it chunk by chunk with the
   state (overflow carry, order check) passed on, so the result does not depend on the chunking.
+  `g2(path)` calls it too, on small reused buffers (times and channels only; see
+  `reader._windows`), and counts each block of photons as it is decoded.
 
 Neither raises: an undefined record or time going backwards stops the kernel, which reports the
 record, and the caller re-decodes that chunk with `decode_numpy` to raise its `RecordError`
@@ -247,7 +249,9 @@ if HAVE_NUMBA:
         m_b,
     ):  # pragma: no cover - compiled
         """T3 chunk appended to a whole-file stream: time = sync time + micro time (ps), in
-        time order (stable: equal times keep record order), kept channels only."""
+        time order (stable: equal times keep record order), kept channels only; micro times
+        and sync indices too when `o_m` is not empty."""
+        full = o_m.size > 0
         carry = st[CARRY]
         last = st[LAST]
         n = st[N_OUT]
@@ -269,13 +273,15 @@ if HAVE_NUMBA:
                     while k > 0 and o_t[k - 1] > tp:
                         o_t[k] = o_t[k - 1]
                         o_c[k] = o_c[k - 1]
-                        o_m[k] = o_m[k - 1]
-                        o_s[k] = o_s[k - 1]
+                        if full:
+                            o_m[k] = o_m[k - 1]
+                            o_s[k] = o_s[k - 1]
                         k -= 1
                     o_t[k] = tp
                     o_c[k] = ch
-                    o_m[k] = mp
-                    o_s[k] = s
+                    if full:
+                        o_m[k] = mp
+                        o_s[k] = s
                     n += 1
             elif kind == _OVERFLOW:
                 carry += nper * wrap
@@ -345,6 +351,9 @@ def decode_fast(
     )
 
 
+_EMPTY = np.zeros(0, np.int64)
+
+
 def decode_into(
     records: np.ndarray,
     layout: Layout,
@@ -363,14 +372,18 @@ def decode_into(
     `st`: the state (int64, `STATE_SIZE`; ERR must be -1 on entry); `counts`: photons per
     channel (indexed by channel), updated; `keep`: bool per channel; `unit`: `(whole, frac,
     exact)` of the T2 tick or T3 sync period in ps (as `ticks_to_ps` splits it); `out`:
-    `(time_ps, channel)` (T2) or `(time_ps, channel, micro_ps, sync_index)` (T3), each as long
-    as the file has records; `markers`: `(ticks, bits)` arrays as long. Raises the reference
-    decoder's `RecordError` for an undefined record or time going backwards.
+    `(time_ps, channel)` (T2, or T3 without micro times and sync indices) or `(time_ps,
+    channel, micro_ps, sync_index)` (T3), each with room for the photons already there and
+    every record of the chunk; `markers`: `(ticks, bits)` arrays as long as the chunk (from
+    `st[N_MARK]` on). Raises the reference decoder's `RecordError` for an undefined record or
+    time going backwards.
     """
     carry, last = int(st[CARRY]), int(st[LAST])
     fam = FAMILY_CODE[layout.family]
     whole, frac, exact = unit
     if layout.t3:
+        if len(out) == 2:  # times and channels only: micro times and syncs not written
+            out = (*out, _EMPTY, _EMPTY)
         _decode_t3_ps(
             records,
             fam,

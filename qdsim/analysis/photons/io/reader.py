@@ -449,6 +449,123 @@ def _read_whole(
     )
 
 
+class WindowStats:
+    """What `_windows` learnt about the file, filled in as it runs: `n_tags` (photons of every
+    channel), `photons` ({channel: photons}), `t_first_ps` / `t_last_ps` (None without photons)
+    and `duration_s`, the sum of the chunk durations `iter_photons` would give with the same
+    `chunk_records` (bit for bit)."""
+
+    def __init__(self) -> None:
+        self.n_tags = 0
+        self.photons: dict[int, int] = {}
+        self.t_first_ps: int | None = None
+        self.t_last_ps: int | None = None
+        self.duration_s = 0.0
+
+
+def _windows(
+    path: str | os.PathLike[str],
+    window_ps: int,
+    stats: WindowStats,
+    *,
+    chunk_records: int = 1_000_000,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, int, int]]:
+    """The photons of a file (every channel, no sync records: as `iter_photons(path)`) in time
+    order, block by block, through small reused buffers: the file is never held in memory.
+
+    Yields `(time_ps, channel, j0, j1)`: `[j0, j1)` are the next photons in final order, and
+    `[0, j0)` holds at least every earlier photon within `window_ps` of `time_ps[j0]` (so a
+    correlation that looks back at most `window_ps` from each new photon sees all its pairs).
+    The arrays are views of buffers that the next step overwrites: use them before resuming.
+    Records are decoded by the compiled kernel in slices of `_READ_RECORDS`; T3 photons that a
+    later record could still precede (the current sync period) are held back to the next
+    block. `progress(photons)` is called after each chunk of `chunk_records` records. Errors as
+    `iter_photons`; `stats` is complete once the generator is exhausted.
+    """
+    if chunk_records < 1:
+        raise ValueError(f"chunk_records must be >= 1, got {chunk_records}")
+    src = open_records(path)
+    asm = _Assembler(src, sync_period_ps=None, include_sync=False, channels=None)
+    t3, n = src.t3, src.n_records
+    unit_ps = asm.period if t3 else src.tick_ps
+    unit = _split_unit(unit_ps)
+    whole, frac, exact = unit
+
+    def to_ps(ticks: int) -> int:  # ticks_to_ps of one value, without building arrays
+        if exact:
+            return ticks * whole
+        return ticks * whole + int(np.rint(np.float64(ticks) * frac))
+
+    keep = np.ones(64, np.bool_)
+    step = max(1, min(chunk_records, _READ_RECORDS, n))
+    buf = np.empty(step, np.uint32)
+    cap = 2 * step
+    arrays = [np.empty(cap, np.int64), np.empty(cap, np.int8)]  # T3: no micro times, syncs
+    markers = (np.empty(step, np.int64), np.empty(step, np.int64))
+    st = np.zeros(fast.STATE_SIZE, np.int64)
+    counts = np.zeros(64, np.int64)
+    n_done = 0  # photons of the buffer [0, n_done) already yielded as new
+    end_ps = boundary_ps = 0
+    durations: list[float] = []
+    with open(src.path, "rb") as fh:
+        fh.seek(src.offset)
+        for start in range(0, n, chunk_records):
+            stop = min(start + chunk_records, n)
+            tags0 = int(counts.sum())
+            for first in range(start, stop, step):
+                part = buf[: min(step, stop - first)]
+                got = fh.readinto(part) or 0
+                if got != 4 * part.size:  # the file shrank since its header was checked
+                    raise FileFormatError(
+                        f"{src.path}: truncated while reading record {first + got // 4}"
+                    )
+                k0 = int(st[fast.N_OUT])
+                if k0 + part.size > cap:  # a window holding many photons: grow the buffers
+                    cap = 2 * (k0 + part.size)
+                    arrays = [np.concatenate([a[:k0], np.empty(cap - k0, a.dtype)]) for a in arrays]
+                st[fast.ERR] = -1
+                st[fast.N_MARK] = 0
+                try:
+                    fast.decode_into(
+                        part, src.layout, first, st, counts, keep, False, unit,
+                        src.micro_ps or 0.0, tuple(arrays), markers,
+                    )  # fmt: skip
+                except RecordError as exc:
+                    raise FileFormatError(f"{src.path}: {exc}") from None
+                k = int(st[fast.N_OUT])
+                t = arrays[0]
+                final = first + part.size == n
+                # no later record gives a photon before `cut` (records in time / sync order)
+                cut = to_ps(max(int(st[fast.CARRY]), int(st[fast.LAST])))
+                j1 = k if final else int(np.searchsorted(t[:k], cut, side="left"))
+                if j1 > n_done:
+                    if stats.t_first_ps is None:
+                        stats.t_first_ps = int(t[n_done])
+                    stats.t_last_ps = int(t[j1 - 1])
+                    yield t, arrays[1], n_done, j1
+                if not final:  # keep what a later photon can still pair with, and the held
+                    lo = int(np.searchsorted(t[:j1], cut - window_ps, side="left"))
+                    if lo:
+                        for a in arrays:
+                            a[: k - lo] = a[lo:k]
+                    st[fast.N_OUT] = k - lo
+                    n_done = j1 - lo
+            # the chunk durations of iter_photons (_Assembler.chunk), edge for edge
+            end_ps = max(end_ps, to_ps(int(st[fast.END])))
+            if stop < n:
+                cutoff = max(to_ps(max(int(st[fast.CARRY]), int(st[fast.LAST]))), boundary_ps)
+            else:
+                cutoff = max(end_ps, boundary_ps, stats.t_last_ps or 0)
+            durations.append((cutoff - boundary_ps) * 1e-12)
+            boundary_ps = cutoff
+            if progress is not None:
+                progress(int(counts.sum()) - tags0)
+    stats.n_tags = int(counts.sum())
+    stats.photons = {c: int(counts[c]) for c in np.flatnonzero(counts).tolist()}
+    stats.duration_s = float(sum(durations)) if durations else 0.0
+
+
 def count_records(
     path: str | os.PathLike[str], chunk_records: int = DEFAULT_CHUNK_RECORDS
 ) -> dict[str, object]:
