@@ -34,9 +34,9 @@ lifetime by < 0.3 % (10 % model error), the status bits agree, and each gradient
 (tests/placement/test_nuts.py holds the bound).
 
 Cost: the sampler (warm-up and draws) is one compiled program per (system, solver config, priors,
-fixed nuisances, measured quantities, chain layout, warm-up and draw counts), kept for the
-process: data, ridge tables and start points are its arguments, so a further dot with the same
-layout does not recompile.
+fixed nuisances, chain layout, warm-up and draw counts), kept for the process: the data (any
+subset of the three quantities, switched by a mask), ridge tables and start points are its
+arguments, so a further dot with the same layout does not recompile.
 """
 
 from __future__ import annotations
@@ -198,6 +198,20 @@ def _loglik(pred, data, model_error):
     return jnp.where(ok, ll, -jnp.inf)
 
 
+#: the measurable quantities, in the order of the sampler's data arrays
+_QUANTITIES = ("energy_eV", "dark_bright_eV", "lifetime_s")
+
+
+def _loglik_masked(pred, mu, sig, use, model_error):
+    """`_loglik` with every quantity present and switched by `use` (0/1), so that one compiled
+    sampler serves any subset of measurements (the terms of unused quantities are exactly 0)."""
+    data = {q: (mu[i], sig[i]) for i, q in enumerate(_QUANTITIES)}
+    ok = pred.ok
+    terms = [_loglik(pred, {q: data[q]}, model_error) for q in _QUANTITIES]
+    ll = sum(jnp.where(use[i] > 0, jnp.where(ok, t, 0.0), 0.0) for i, t in enumerate(terms))
+    return jnp.where(ok, ll, -jnp.inf)
+
+
 def _nuisance_transforms(priors, free):
     import numpyro.distributions as dist
 
@@ -206,7 +220,7 @@ def _nuisance_transforms(priors, free):
 
 
 @functools.lru_cache(maxsize=8)
-def _sampler(keys, config, priors_items, fixed_items, data_names, layout):
+def _sampler(keys, config, priors_items, fixed_items, layout):
     """run(rng_keys, z0, inverse_mass_matrix, args) -> (warm-up num_steps, draws z, num_steps,
     diverging), chains on the leading axis: one compiled program (see the module docstring).
     `layout` = (num_chains, chain_method, max_tree_depth, num_warmup, num_samples)."""
@@ -243,7 +257,7 @@ def _sampler(keys, config, priors_items, fixed_items, data_names, layout):
             d = 2.0 * jnp.exp(ln_r)
             lp = lp + pd.log_prob(d) + jnp.log(d)  # size prior as a density in ln d
             pr = predict(values, jnp.exp(ln_r), x, *(nu[n] for n in _ORDER), config=config)
-            lp = lp + _loglik(pr, dict(zip(data_names, data, strict=True)), model_error)
+            lp = lp + _loglik_masked(pr, *data, model_error)
             return -lp
 
         return potential
@@ -377,14 +391,12 @@ def run_nuts(
     starts = order[:num_chains]
     t_setup = time.perf_counter() - t0
 
-    data_names = tuple(sorted(data))
     layout = (num_chains, chain_method, max_tree_depth, num_warmup, num_samples)
     run = _sampler(
         keys,
         config,
         tuple(sorted(priors.items())),
         tuple(sorted(fixed.items())),
-        data_names,
         layout,
     )
     _, nu_t = _nuisance_transforms(priors, free)
@@ -395,7 +407,11 @@ def run_nuts(
         z0 = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in z0.items()}
         args = (
             jnp.asarray([system.values[k] for k in keys], dtype=jnp.float64),
-            tuple(tuple(jnp.asarray(float(v)) for v in data[k]) for k in data_names),
+            (
+                jnp.asarray([float(data[q][0]) if q in data else 1.0 for q in _QUANTITIES]),
+                jnp.asarray([float(data[q][1]) if q in data else 1.0 for q in _QUANTITIES]),
+                jnp.asarray([1.0 if q in data else 0.0 for q in _QUANTITIES]),
+            ),
             {k: jnp.asarray(float(v)) for k, v in model_error.items()},
             jnp.asarray(r_nodes),
             jnp.asarray(k_nodes),

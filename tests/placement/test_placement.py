@@ -291,11 +291,16 @@ def test_grid_and_nuts_agree_on_the_same_problem():
     )
     g = place(**kw)
     n = place(**kw, method="nuts", num_samples=2000, num_chains=4, seed=1)
-    assert n.diagnostics["divergences"] < 20
-    assert max(n.diagnostics["r_hat"].values()) < 1.05
+    d = n.diagnostics
+    assert d["divergences"] < 20
+    assert max(d["r_hat"].values()) < 1.05
+    # the NUTS median's own Monte Carlo error (~1.25 sd / sqrt(ESS)) must sit well inside the
+    # tolerance for the comparison to mean anything
+    assert min(d["ess"][v] for v in ("radius", "x")) > 400, d["ess"]
     for var in ("diameter", "x"):
         width = np.diff(g.samples[var].quantile([0.15865, 0.84135]).values)[0]
-        assert abs(float(g.samples[var].median()) - float(n.samples[var].median())) < 0.1 * width
+        diff = abs(float(g.samples[var].median()) - float(n.samples[var].median()))
+        assert diff < 0.1 * width, f"{var}: medians {diff / width:.3f} of the interval apart"
 
 
 def test_nuts_refuses_unreachable_energy_like_the_grid(table_cache):
