@@ -80,82 +80,84 @@ def _pair_table(basis):
 def _moments(nodes: exciton.ExcitonNodes, betas, powers):
     """M[b, k, w, block] = sum over the block's nodes of weight * r_e^p r_h^q * K_k(beta_b),
     k = 0..2, (p, q) = powers[w]; blocks ordered as `nodes.c` (in-in e<h, h<e, out-out e<h,
-    h<e, mixed e-in, h-in)."""
+    h<e, mixed e-in, h-in). Vectorised over the powers (one kernel evaluation per beta)."""
+    pe = jnp.asarray([p for p, _ in powers], dtype=float)[:, None, None]
+    ph = jnp.asarray([q for _, q in powers], dtype=float)[:, None, None]
     groups = []
     for w, a, d in zip(nodes.w, nodes.a, nodes.d, strict=True):
         rs, rb = 0.5 * d, a + 0.5 * d
         re = jnp.stack([rs[0], rb[1]])
         rh = jnp.stack([rb[0], rs[1]])
-        groups.append((jnp.stack([w * re**p * rh**q for p, q in powers]), a, d))
+        groups.append((w * re**pe * rh**ph, a, d))  # (W, 2, n)
     r_in = 0.5 * nodes.d_in
     R = nodes.delta[0] + r_in[0]
     r_out = R + nodes.rho
-    mixed_w = [
-        (
-            nodes.f_in * jnp.stack([r_in**p, r_in**q]),
-            nodes.f_out * jnp.stack([r_out[0] ** q, r_out[1] ** p]),
-        )
-        for p, q in powers
-    ]
+    p_in = jnp.concatenate([pe, ph], axis=1)  # (W, 2, 1): the inside carrier's power
+    p_out = jnp.concatenate([ph, pe], axis=1)
+    mixed = nodes._replace(f_in=nodes.f_in * r_in**p_in, f_out=nodes.f_out * r_out**p_out)
 
     def one(beta):
         out = []
         for ww, a, d in groups:
             K = jnp.stack(exciton._kernels(a, d, beta, 1))  # (3, 2, n)
             out.append(jnp.einsum("kbn,wbn->kwb", K, ww))
-        mx = [
-            jnp.stack(exciton._mixed_sums(nodes._replace(f_in=fi, f_out=fo), beta, 1))
-            for fi, fo in mixed_w
-        ]  # each (3, 2)
-        out.append(jnp.stack(mx, axis=1))
+        out.append(jnp.stack(exciton._mixed_sums(mixed, beta, 1)))  # (3, W, 2)
         return jnp.concatenate(out, axis=-1)  # (3, W, 6)
 
     return jax.vmap(one)(betas)
 
 
-def _matrices(e: WellState, h: WellState, nodes, lam_star, rho, kc, basis):
-    """S and H (eV) of the basis at ladder lambda* rho^j."""
+def _assembly(basis):
+    """Static index tables: for the upper triangle (i <= j), the beta index and, per term,
+    (k, power index) and the integer coefficients, with the index W (an appended zero column)
+    where a power would be negative."""
     js, jpairs, powers = _pair_table(basis)
     widx = {pq: i for i, pq in enumerate(powers)}
+    zero = len(powers)
+
+    def w(p, q):
+        return widx[(p, q)] if min(p, q) >= 0 else zero
+
     jidx = {jp: i for i, jp in enumerate(jpairs)}
-    lam = {j: lam_star * rho**j for j in js}
-    betas = jnp.stack([1.0 / lam[a] + 1.0 / lam[b] for a, b in jpairs])
+    rows = []
+    for i, j in itertools.combinations_with_replacement(range(len(basis)), 2):
+        (mi, ni, ji), (mj, nj, jj) = basis[i], basis[j]
+        P, Q = mi + mj, ni + nj
+        rows.append(
+            (
+                i, j, jidx[tuple(sorted((ji, jj)))], js.index(ji), js.index(jj),
+                w(P, Q), mi * mj, w(P - 2, Q), w(P - 2, Q + 2),
+                ni * nj, w(P, Q - 2), w(P + 2, Q - 2), mi, mj, ni, nj,
+            )
+        )  # fmt: skip
+    return js, jpairs, powers, np.asarray(rows).T
+
+
+def _matrices(e: WellState, h: WellState, nodes, lam_star, rho, kc, basis):
+    """S and H (eV) of the basis at ladder lambda* rho^j."""
+    js, jpairs, powers, tab = _assembly(basis)
+    ii, jj, b, li_, lj_, w0, mm, we1, we2, nn, wh1, wh2, mi, mj, ni, nj = tab
+    lam = lam_star * rho ** jnp.asarray(js, dtype=float)
+    jpos = {j: k for k, j in enumerate(js)}
+    betas = jnp.stack([1.0 / lam[jpos[a]] + 1.0 / lam[jpos[c]] for a, c in jpairs])
     M = _moments(nodes, betas, powers)
+    M = jnp.concatenate([M, jnp.zeros_like(M[:, :, :1])], axis=2)  # the zero column
     ce = jnp.stack([e.c_in, e.c_in, e.c_out, e.c_out, e.c_in, e.c_out])
     ch = jnp.stack([h.c_in, h.c_in, h.c_out, h.c_out, h.c_out, h.c_in])
-    Mp = jnp.sum(M, axis=-1)  # (B, 3, W)
-    Me = jnp.einsum("bkwn,n->bkw", M, ce)
-    Mh = jnp.einsum("bkwn,n->bkw", M, ch)
-    E0 = e.energy_eV + h.energy_eV
+    Mp = jnp.sum(M, axis=-1)  # (B, 3, W + 1)
+    Me = M @ ce
+    Mh = M @ ch
+    li, lj = lam[li_], lam[lj_]
+    s = Mp[b, 1, w0]
+    te = Me[b, 1, w0] / (li * lj) + mm * Me[b, 1, we1]
+    te = te - (mi / lj + mj / li) * 0.5 * (Me[b, 0, w0] - Me[b, 0, we2] + Me[b, 2, we1])
+    th = Mh[b, 1, w0] / (li * lj) + nn * Mh[b, 1, wh1]
+    th = th - (ni / lj + nj / li) * 0.5 * (Mh[b, 0, w0] - Mh[b, 0, wh2] + Mh[b, 2, wh1])
+    hij = (e.energy_eV + h.energy_eV) * s + te + th - kc * Mp[b, 0, w0]
     n = len(basis)
-    S = [[None] * n for _ in range(n)]
-    H = [[None] * n for _ in range(n)]
-    for i, j in itertools.combinations_with_replacement(range(n), 2):
-        (mi, ni, ji), (mj, nj, jj) = basis[i], basis[j]
-        b = jidx[tuple(sorted((ji, jj)))]
-        li, lj = lam[ji], lam[jj]
-        P, Q = mi + mj, ni + nj
-
-        def g(A, k, p, q, b=b):
-            return A[b, k, widx[(p, q)]] if min(p, q) >= 0 else 0.0
-
-        s = g(Mp, 1, P, Q)
-        te = g(Me, 1, P, Q) / (li * lj)
-        if mi * mj:
-            te = te + mi * mj * g(Me, 1, P - 2, Q)
-        if mi or mj:
-            cross = g(Me, 0, P, Q) - g(Me, 0, P - 2, Q + 2) + g(Me, 2, P - 2, Q)
-            te = te - (mi / lj + mj / li) * 0.5 * cross
-        th = g(Mh, 1, P, Q) / (li * lj)
-        if ni * nj:
-            th = th + ni * nj * g(Mh, 1, P, Q - 2)
-        if ni or nj:
-            cross = g(Mh, 0, P, Q) - g(Mh, 0, P + 2, Q - 2) + g(Mh, 2, P, Q - 2)
-            th = th - (ni / lj + nj / li) * 0.5 * cross
-        hij = E0 * s + te + th - kc * g(Mp, 0, P, Q)
-        S[i][j] = S[j][i] = s
-        H[i][j] = H[j][i] = hij
-    return jnp.stack([jnp.stack(r) for r in S]), jnp.stack([jnp.stack(r) for r in H])
+    S = jnp.zeros((n, n)).at[ii, jj].set(s).at[jj, ii].set(s)
+    H = jnp.zeros((n, n)).at[ii, jj].set(hij).at[jj, ii].set(hij)
+    return S, H
 
 
 def _lowest(S, H):
