@@ -12,6 +12,9 @@ Part 3: time per point of a jitted, vmapped solve_sphere over N radii, product v
 
 from __future__ import annotations
 
+import json
+import pathlib
+import platform
 import sys
 import time
 
@@ -34,6 +37,7 @@ RY = float(qdsim.rydberg_star_eV(P_INF))
 AB = float(qdsim.bohr_star_nm(P_INF))
 #: physics.md C.2: E_CI extrapolated to l -> inf (Ry*) and its uncertainty
 CI = {0.5: (32.0343, 1e-4), 1.0: (5.9740, 2e-4), 2.0: (0.3046, 3e-4)}
+OUT: dict = {}
 LADDERS = [(1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1), (4, 0), (3, 2)]
 
 
@@ -47,10 +51,12 @@ def convergence_table():
     print(f"{'K':>2} {'P':>2} {'n':>3} " + " ".join(f"{'R=' + str(r):>10}" for r in CI))
     row = [energy(P_INF, r * AB) / RY - CI[r][0] for r in CI]
     print(f"{'product':>10} " + " ".join(f"{v:10.5f}" for v in row))
+    OUT["E_minus_CI_Ry"] = {"R_over_aB": list(CI), "product": row}
     for K, P in LADDERS:
         n = K * (P + 1) * (P + 2) // 2
         row = [energy(P_INF, r * AB, corr_lambdas=K, corr_powers=P) / RY - CI[r][0] for r in CI]
         print(f"{K:2d} {P:2d} {n:3d} " + " ".join(f"{v:10.5f}" for v in row))
+        OUT["E_minus_CI_Ry"][f"K={K},P={P}"] = row
 
 
 def finite_barrier(R=4.0):
@@ -59,6 +65,7 @@ def finite_barrier(R=4.0):
     for K, P in LADDERS[1:]:
         v = [energy(P_ASYM, R, corr_lambdas=K, corr_powers=P, n_quad=nq) - e0 for nq in (12, 20)]
         print(f"K={K} P={P}: n_quad 12: {1e3 * v[0]:.5f}   n_quad 20: {1e3 * v[1]:.5f}")
+        OUT.setdefault("finite_barrier_dE_meV", {})[f"K={K},P={P}"] = [1e3 * u for u in v]
 
 
 def timing(n=1024, reps=3):
@@ -76,6 +83,8 @@ def timing(n=1024, reps=3):
         out[ansatz] = min(t) / n
         print(f"{ansatz:10s}: {1e6 * out[ansatz]:8.1f} us/point ({n} points, best of {reps})")
     print(f"ratio correlated/product: {out['correlated'] / out['product']:.2f}")
+    OUT["us_per_point"] = {k: 1e6 * v for k, v in out.items()}
+    OUT["ratio"] = out["correlated"] / out["product"]
 
 
 if __name__ == "__main__":
@@ -83,3 +92,8 @@ if __name__ == "__main__":
     if "--quick" not in sys.argv:
         finite_barrier()
     timing()
+    OUT["machine"] = f"{platform.machine()}, {jax.devices()[0].platform}, jax {jax.__version__}"
+    OUT["date"] = time.strftime("%Y-%m-%d")
+    path = pathlib.Path(__file__).parent / "out" / "correlated_ansatz.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(OUT, indent=1))
