@@ -18,15 +18,19 @@ approaches the composition whose bulk exciton has the measured energy, so (x, ln
 coordinate pair; (ln R, x) is a good one: at fixed size and nuisances the energy rises smoothly
 with x (the gap). The sampler works in (ln R, w, nuisances) with
 
-    y = w + k(ln R) + sum_k g_k(ln R) dnu_k + 1/2 sum_kl H_kl(ln R) dnu_k dnu_l,  dnu = nu - nu_0,
+    y = s(ln R) w + k(ln R) + sum_k g_k(ln R) dnu_k + 1/2 sum_kl H_kl(ln R) dnu_k dnu_l,
 
 y the unconstrained coordinate of x (logit of its uniform prior's interval), k the ridge of the
 measured energy at the nuisances' prior medians nu_0 (bracketing search), g and H its first and
 second derivatives in the nuisances (implicit function theorem on central differences of the
-energy). The map (ln R, w, nu) -> (ln R, y, nu) is triangular with unit diagonal (Jacobian 1),
-so the posterior is exactly the model's: the same priors (x uniform, d lognormal, nuisances as
-in the materials file), the same likelihood; only the coordinates change. The ridge becomes w ~ 0
-and what the Taylor expansion leaves is taken up by the dense mass matrix.
+energy), dnu = nu - nu_0, and s = 1/sqrt((dE/dy / sigma_E)^2 + 1) the ridge's width in y (sigma_E:
+measurement and model error in quadrature), capped at 1 where the energy hardly depends on x (near
+x = 0 or 1 the logit makes dE/dy vanish: without s the ridge's width would grow there into a
+funnel). The map (ln R, w, nu) -> (ln R, y, nu) is triangular with Jacobian s(ln R), added to
+the log density, so the posterior is exactly the model's: the same priors (x uniform, d
+lognormal, nuisances as in the materials file), the same likelihood; only the coordinates
+change. The ridge becomes w ~ N(0, 1)-like and what the Taylor expansion leaves is taken up by
+the dense mass matrix.
 
 Quadrature: the sampler's forward model uses `NUTS_N_QUAD` (8) instead of the default order 12:
 over prior draws the energies differ by < 4 ueV (0.5 meV model error) and the splitting and
@@ -236,7 +240,7 @@ def _sampler(keys, config, priors_items, fixed_items, layout):
     tx = dist.biject_to(px.support)
     pd = priors["diameter"].numpyro()
 
-    def potential_gen(vals, data, model_error, r_nodes, k_nodes, g_nodes, h_nodes, nu0):
+    def potential_gen(vals, data, model_error, r_nodes, k_nodes, s_nodes, g_nodes, h_nodes, nu0):
         values = dict(zip(keys, vals, strict=True))
 
         def potential(z):
@@ -247,7 +251,9 @@ def _sampler(keys, config, priors_items, fixed_items, layout):
                 nu[n] = nu_t[n](z[n])
                 lp = lp + nu_dist[n].log_prob(nu[n]) + nu_t[n].log_abs_det_jacobian(z[n], nu[n])
             dnu = [nu[n] - nu0[i] for i, n in enumerate(free)]
-            y = z["w"] + jnp.interp(ln_r, r_nodes, k_nodes)
+            scale = jnp.interp(ln_r, r_nodes, s_nodes)
+            lp = lp + jnp.log(scale)  # Jacobian of w -> y
+            y = scale * z["w"] + jnp.interp(ln_r, r_nodes, k_nodes)
             for i in range(len(free)):
                 y = y + jnp.interp(ln_r, r_nodes, g_nodes[i]) * dnu[i]
                 for j in range(len(free)):
@@ -353,9 +359,14 @@ def run_nuts(
         g_nodes, h_nodes, e_y = ridge_taylor(system, priors, fixed, k_nodes, r_nodes, config)
         clamped = (x_ridge <= x_lo + eps) | (x_ridge >= x_hi - eps)
         g_nodes[:, clamped] = 0.0  # no ridge there: a plain shift
+        # the ridge's width in y, capped at the prior's unit scale where the energy hardly
+        # depends on x (x -> 0 or 1: dE/dy = dE/dx x (1 - x))
+        sig = math.hypot(data["energy_eV"][1], model_error["energy_eV"])
+        s_nodes = 1.0 / np.sqrt((np.where(np.isfinite(e_y), e_y, 0.0) / sig) ** 2 + 1.0)
         h_nodes[:, :, clamped] = 0.0
     else:
         k_nodes = np.full(r_nodes.size, float(to_y(priors["x"].ppf(0.5))))
+        s_nodes = np.ones(r_nodes.size)
         g_nodes = np.zeros((len(free), r_nodes.size))
         h_nodes = np.zeros((len(free), len(free), r_nodes.size))
 
@@ -402,7 +413,8 @@ def run_nuts(
     _, nu_t = _nuisance_transforms(priors, free)
     with float64():
         st = {k: init[k][starts] for k in ("ln_r", "x", *free)}
-        z0 = {"ln_r": st["ln_r"], "w": to_y(st["x"]) - y_of(st["ln_r"], st)}
+        w0 = (to_y(st["x"]) - y_of(st["ln_r"], st)) / np.interp(st["ln_r"], r_nodes, s_nodes)
+        z0 = {"ln_r": st["ln_r"], "w": w0}
         z0.update({n: nu_t[n].inv(st[n]) for n in free})
         z0 = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in z0.items()}
         args = (
@@ -415,6 +427,7 @@ def run_nuts(
             {k: jnp.asarray(float(v)) for k, v in model_error.items()},
             jnp.asarray(r_nodes),
             jnp.asarray(k_nodes),
+            jnp.asarray(s_nodes),
             jnp.asarray(g_nodes.reshape(len(free), r_nodes.size)),
             jnp.asarray(h_nodes.reshape(len(free), len(free), r_nodes.size)),
             jnp.asarray([nom[n] for n in free]),
@@ -426,19 +439,14 @@ def run_nuts(
         var = {"ln_r": 0.3**2}
         u = rng.uniform(0.001, 0.999, 512)
         var.update({n: float(np.var(np.asarray(nu_t[n].inv(priors[n].ppf(u))))) for n in free})
-        if "energy_eV" in data:
-            sig = math.hypot(data["energy_eV"][1], model_error["energy_eV"])
-            slope = np.abs(np.interp(st["ln_r"], r_nodes, e_y))
-            var["w"] = float(np.median(sig / slope)) ** 2 if np.all(slope > 0) else 1.0
-        else:
-            var["w"] = float(np.var(to_y(priors["x"].ppf(u))))
+        var["w"] = 1.0 if "energy_eV" in data else float(np.var(to_y(priors["x"].ppf(u))))
         imm = jnp.asarray([var[k] for k in sorted(z0)], dtype=jnp.float64)
         t1 = time.perf_counter()
         steps_warmup, z, steps, diverging = jax.device_get(run(rng_keys, z0, imm, args))
         t_run = time.perf_counter() - t1
         grouped = {n: np.asarray(nu_t[n](z[n])) for n in free}
     grouped["radius"] = np.exp(z["ln_r"])
-    grouped["x"] = to_x(z["w"] + y_of(z["ln_r"], grouped))
+    grouped["x"] = to_x(np.interp(z["ln_r"], r_nodes, s_nodes) * z["w"] + y_of(z["ln_r"], grouped))
     names = ["radius", "x", *free]
     diag = {
         "r_hat": {n: float(split_gelman_rubin(grouped[n])) for n in names},
