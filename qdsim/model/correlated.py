@@ -5,9 +5,13 @@ basis on top of the product ansatz of `qdsim.model.exciton`,
 
 with Phi_e, Phi_h the single-particle ground states (BenDaniel-Duke, finite barriers), the
 lambdas a geometric ladder lambda* rho^j (j centred on 0) around the product optimum lambda*,
-and m, n even powers up to 2 `corr_powers` in total. The lowest eigenvalue of H c = E S c is a
-variational upper bound for every basis (Rayleigh-Ritz), and it decreases monotonically as the
-basis grows (nested bases); K = 1 lambda with no powers is the product ansatz exactly.
+and m, n even powers up to 2 `corr_powers` in total. Outside the dot a carrier's factor is frozen
+at its value at R (r -> min(r, R): continuous, so the trial function stays in H^1 and the
+identity below holds): polynomials left to grow in the barrier change sign there, and at
+NEAR_THRESHOLD points gave overlap^2 0.01-3x the product value (frozen: 0.87-1.37x).
+The lowest eigenvalue of H c = E S c is a variational upper bound for every basis
+(Rayleigh-Ritz), and it decreases monotonically as the basis grows (nested bases); K = 1
+lambda with no powers is the product ansatz exactly.
 
 Matrix elements, from the symmetrised identity used by the product ansatz (no Laplacian of the
 trial function, exact with the mass jump at R because Phi_e, Phi_h are eigenstates):
@@ -17,7 +21,8 @@ trial function, exact with the mass jump at R because Phi_e, Phi_h are eigenstat
 
 with c = hbar^2 / 2 m(r) per carrier and region. For b = r_e^m r_h^n e^{-s/lambda} (s = r_eh),
 grad_e b_i . grad_e b_j = b_i b_j [m_i m_j / r_e^2 + 1/(lambda_i lambda_j)
-- (m_i/lambda_j + m_j/lambda_i) (r_e^2 - r_h^2 + s^2) / (2 r_e^2 s)] (the hole likewise), so
+- (m_i/lambda_j + m_j/lambda_i) (r_e^2 - r_h^2 + s^2) / (2 r_e^2 s)] (the hole likewise; the
+m terms only where the electron is inside, its factor being constant outside), so
 every element is a 2-D moment sum_w r_e^p r_h^q K_k(beta) of the existing split quadrature with
 the angular kernels K_k = int s^k e^{-beta s} ds, k = 0..2, at beta = 1/lambda_i + 1/lambda_j
 (`exciton._kernels`, `exciton._mixed_sums`). Measured (benchmarks/correlated_ansatz.py) in the
@@ -65,13 +70,20 @@ def basis_exponents(n_lambdas: int, n_powers: int) -> tuple[tuple[int, int, floa
 
 
 def _pair_table(basis):
-    """Static bookkeeping: distinct ladder pairs (beta) and power weights (p, q) needed."""
+    """Static bookkeeping: distinct ladder pairs (beta) and weights (p, q, g_e, g_h) needed:
+    min(r_e, R)^p min(r_h, R)^q (the factors of G) times r_e^g_e r_h^g_h (geometry)."""
     js = sorted({b[2] for b in basis})
     jpairs = [(a, b) for a, b in itertools.combinations_with_replacement(js, 2)]
     pw = set()
     for (mi, ni, _), (mj, nj, _) in itertools.combinations_with_replacement(basis, 2):
         P, Q = mi + mj, ni + nj
-        for pq in ((P, Q), (P - 2, Q), (P - 2, Q + 2), (P, Q - 2), (P + 2, Q - 2)):
+        for pq in (
+            (P, Q, 0, 0),
+            (P - 2, Q, 0, 0),
+            (P - 2, Q, 0, 2),
+            (P, Q - 2, 0, 0),
+            (P, Q - 2, 2, 0),
+        ):
             if min(pq) >= 0:
                 pw.add(pq)
     return js, jpairs, sorted(pw)
@@ -81,20 +93,26 @@ def _moments(nodes: exciton.ExcitonNodes, betas, powers):
     """M[b, k, w, block] = sum over the block's nodes of weight * r_e^p r_h^q * K_k(beta_b),
     k = 0..2, (p, q) = powers[w]; blocks ordered as `nodes.c` (in-in e<h, h<e, out-out e<h,
     h<e, mixed e-in, h-in). Vectorised over the powers (one kernel evaluation per beta)."""
-    pe = jnp.asarray([p for p, _ in powers], dtype=float)[:, None, None]
-    ph = jnp.asarray([q for _, q in powers], dtype=float)[:, None, None]
+    pe, ph, ge, gh = (
+        jnp.asarray([w[i] for w in powers], dtype=float)[:, None, None] for i in range(4)
+    )
+    r_in = 0.5 * nodes.d_in
+    R = nodes.delta[0] + r_in[0]
+
+    def wt(r, p, g):  # a carrier's weight: its factor of G is frozen at r = R outside the dot
+        return jnp.minimum(r, R) ** p * r**g
+
     groups = []
     for w, a, d in zip(nodes.w, nodes.a, nodes.d, strict=True):
         rs, rb = 0.5 * d, a + 0.5 * d
         re = jnp.stack([rs[0], rb[1]])
         rh = jnp.stack([rb[0], rs[1]])
-        groups.append((w * re**pe * rh**ph, a, d))  # (W, 2, n)
-    r_in = 0.5 * nodes.d_in
-    R = nodes.delta[0] + r_in[0]
+        groups.append((w * wt(re, pe, ge) * wt(rh, ph, gh), a, d))  # (W, 2, n)
     r_out = R + nodes.rho
-    p_in = jnp.concatenate([pe, ph], axis=1)  # (W, 2, 1): the inside carrier's power
-    p_out = jnp.concatenate([ph, pe], axis=1)
-    mixed = nodes._replace(f_in=nodes.f_in * r_in**p_in, f_out=nodes.f_out * r_out**p_out)
+    # (W, 2, n): block 0 has e inside, h outside; block 1 the reverse
+    w_in = jnp.concatenate([wt(r_in, pe, ge), wt(r_in, ph, gh)], axis=1)
+    w_out = jnp.concatenate([wt(r_out[0:1], ph, gh), wt(r_out[1:2], pe, ge)], axis=1)
+    mixed = nodes._replace(f_in=nodes.f_in * w_in, f_out=nodes.f_out * w_out)
 
     def one(beta):
         out = []
@@ -115,8 +133,8 @@ def _assembly(basis):
     widx = {pq: i for i, pq in enumerate(powers)}
     zero = len(powers)
 
-    def w(p, q):
-        return widx[(p, q)] if min(p, q) >= 0 else zero
+    def w(p, q, ge=0, gh=0):
+        return widx[(p, q, ge, gh)] if min(p, q) >= 0 else zero
 
     jidx = {jp: i for i, jp in enumerate(jpairs)}
     rows = []
@@ -126,8 +144,8 @@ def _assembly(basis):
         rows.append(
             (
                 i, j, jidx[tuple(sorted((ji, jj)))], js.index(ji), js.index(jj),
-                w(P, Q), mi * mj, w(P - 2, Q), w(P - 2, Q + 2),
-                ni * nj, w(P, Q - 2), w(P + 2, Q - 2), mi, mj, ni, nj,
+                w(P, Q), mi * mj, w(P - 2, Q), w(P - 2, Q, 0, 2),
+                ni * nj, w(P, Q - 2), w(P, Q - 2, 2, 0), mi, mj, ni, nj,
             )
         )  # fmt: skip
     return js, jpairs, powers, np.asarray(rows).T
@@ -147,12 +165,15 @@ def _matrices(e: WellState, h: WellState, nodes, lam_star, rho, kc, basis):
     Mp = jnp.sum(M, axis=-1)  # (B, 3, W + 1)
     Me = M @ ce
     Mh = M @ ch
+    # gradients of the r^m factors: only where that carrier is inside (frozen outside)
+    Mei = M @ (ce * jnp.asarray([1.0, 1.0, 0.0, 0.0, 1.0, 0.0]))
+    Mhi = M @ (ch * jnp.asarray([1.0, 1.0, 0.0, 0.0, 0.0, 1.0]))
     li, lj = lam[li_], lam[lj_]
     s = Mp[b, 1, w0]
-    te = Me[b, 1, w0] / (li * lj) + mm * Me[b, 1, we1]
-    te = te - (mi / lj + mj / li) * 0.5 * (Me[b, 0, w0] - Me[b, 0, we2] + Me[b, 2, we1])
-    th = Mh[b, 1, w0] / (li * lj) + nn * Mh[b, 1, wh1]
-    th = th - (ni / lj + nj / li) * 0.5 * (Mh[b, 0, w0] - Mh[b, 0, wh2] + Mh[b, 2, wh1])
+    te = Me[b, 1, w0] / (li * lj) + mm * Mei[b, 1, we1]
+    te = te - (mi / lj + mj / li) * 0.5 * (Mei[b, 0, w0] - Mei[b, 0, we2] + Mei[b, 2, we1])
+    th = Mh[b, 1, w0] / (li * lj) + nn * Mhi[b, 1, wh1]
+    th = th - (ni / lj + nj / li) * 0.5 * (Mhi[b, 0, w0] - Mhi[b, 0, wh2] + Mhi[b, 2, wh1])
     hij = (e.energy_eV + h.energy_eV) * s + te + th - kc * Mp[b, 0, w0]
     n = len(basis)
     S = jnp.zeros((n, n)).at[ii, jj].set(s).at[jj, ii].set(s)
@@ -192,7 +213,7 @@ def _one_d(e: WellState, h: WellState, R, n: int, c, pw):
     o_in = jnp.sum(R * w * ue * uh * g)
     rho, jac = _exterior(t, w, R, e.kappa_nm + h.kappa_nm)
     ue, uh = _u_out(e, rho), _u_out(h, rho)
-    g = gfun(R + rho)
+    g = gfun(R)  # G's factors are frozen at r = R outside the dot
     c_out = jnp.sum(jac * (ue * uh * g / (R + rho)) ** 2)
     o_out = jnp.sum(jac * ue * uh * g)
     return _FOUR_PI * (c_in + c_out), _FOUR_PI * (o_in + o_out)

@@ -82,10 +82,9 @@ class SolverConfig(NamedTuple):
       0.002 Ry* of the C.2 CI energies at R = 0.5-2 a_B with the defaults below, against
       0.031 Ry* for the product ansatz; energy, contact density and overlap^2 are its own,
       `lam_nm` stays the product lambda*). The product path is untouched (static switch).
-      Caveat: the r_e^2, r_h^2 factors keep growing outside the dot, so at NEAR_THRESHOLD
-      points (strong leakage) the energy is still a variational bound (0.1-3.3 meV below the
-      product one on the default grid) but overlap^2 and the lifetime are unreliable
-      (overlap^2 0.01-3x the product value there; at status-OK points 1.11-1.41x).
+      The r^m factors are frozen at r = R outside the dot, so at NEAR_THRESHOLD points the
+      basis does not reshape a leaking carrier's tail: there the gain over the product energy
+      is small (0.01-0.38 meV on the default grid, against 0.08-0.47 at status-OK points).
     - `corr_lambdas`: number K of correlation lengths lambda* rho^j, j centred on 0.
     - `corr_powers`: r_e^m r_h^n factors with m, n even and m + n <= 2 corr_powers
       (0: functions of r_eh only, which saturate ~0.013 Ry* above CI; 2: ~1e-4 Ry*).
