@@ -134,3 +134,19 @@ def test_gradients_match_finite_differences():
 
             fd = richardson(fi, float(x0[i]), h)
             np.testing.assert_allclose(np.asarray(jac[i]), fd, rtol=2e-6)
+
+
+@pytest.mark.slow
+def test_near_threshold_observables_stay_close_to_the_product_ones():
+    """A barely bound electron (NEAR_THRESHOLD): the energy is lower than the product one and the
+    observables move by tens of percent at most. Guards the frozen exterior factors: left to
+    grow in the barrier they changed sign there and gave overlap^2 0.01-3x the product value."""
+    p = P_ASYM._replace(dEc_eV=0.06)
+    radii = np.array([3.0, 4.0])
+    prod = qdsim.solve_sphere(p, radii)
+    corr = qdsim.solve_sphere(p, radii, config=CORR)
+    assert np.all((np.asarray(prod.status) & int(qdsim.Status.NEAR_THRESHOLD)) != 0)
+    assert np.all(np.asarray(corr.energy_eV) < np.asarray(prod.energy_eV) - 1e-4)
+    for f in ("overlap2", "contact_density_nm3"):
+        ratio = np.asarray(getattr(corr, f)) / np.asarray(getattr(prod, f))
+        assert np.all((ratio > 0.85) & (ratio < 1.3)), (f, ratio)
