@@ -23,9 +23,9 @@ import numpy as np
 import xarray as xr
 
 from qdsim._x64 import float64
-from qdsim.constants import CODATA_YEAR, BOHR_nm
+from qdsim.constants import CODATA_YEAR
 from qdsim.materials.loader import alloy_params
-from qdsim.model.exciton import GRADED_MIN_R_OVER_AB
+from qdsim.model.exciton import may_need_graded_rules
 from qdsim.model.solve import _kernel_with_guess
 from qdsim.model.types import SolverConfig, SphereSolution
 from qdsim.quantities import QUANTITIES
@@ -75,19 +75,6 @@ def _axis(name: str, values, lo=None, hi=None) -> np.ndarray:
     return a
 
 
-@functools.partial(jax.jit, static_argnames=("keys", "with_mass_ratio"))
-def _r_over_aB(values, inputs, *, keys, with_mass_ratio: bool):
-    """R / a_B (in-dot reduced mass) of every column of `inputs` (see `_solve_chunk`)."""
-    vals = dict(zip(keys, values, strict=True))
-
-    def point(R, x, fv, bEg, mr, ds0):
-        p = alloy_params(vals, x, fv, bEg, mr if with_mass_ratio else None)
-        mu = p.me_in * p.mh_in / (p.me_in + p.mh_in)
-        return R * mu / (BOHR_nm * p.eps)
-
-    return jax.vmap(point)(*inputs)
-
-
 @functools.partial(jax.jit, static_argnames=("keys", "config", "with_mass_ratio", "graded_rules"))
 def _solve_chunk(
     values, inputs, *, keys, config: SolverConfig, with_mass_ratio: bool, graded_rules=True
@@ -120,14 +107,16 @@ def _solve_points(values, inputs, *, keys, chunk, config, with_mr, report, done0
     status = np.empty(m, dtype=np.int32)
     pending = []
     # Which chunks can reach the graded quadrature rules (R >> a_B): only those compile and run
-    # them (a default-domain sweep never does).
-    ratio = np.asarray(
-        _r_over_aB(
-            values, jnp.asarray(inputs, dtype=jnp.float64), keys=keys, with_mass_ratio=with_mr
-        )
-    )
+    # them (a default-domain sweep never does). NumPy, so that a pass of any length compiles
+    # nothing.
+    R, x, fv, bEg, mr, _ = np.asarray(inputs, dtype=float)
+    vals = dict(zip(keys, np.asarray(values, dtype=float), strict=True))
     with np.errstate(invalid="ignore"):
-        beyond = ratio > GRADED_MIN_R_OVER_AB
+        p = alloy_params(vals, x, fv, bEg, mr if with_mr else None, xp=np)
+
+    def graded(i):
+        part = slice(i * chunk, (i + 1) * chunk)
+        return may_need_graded_rules(p.me_in[part], p.mh_in[part], p.eps[part], R[part])
 
     def collect():
         i, (f, st) = pending.pop(0)
@@ -146,7 +135,7 @@ def _solve_points(values, inputs, *, keys, chunk, config, with_mr, report, done0
             keys=keys,
             config=config,
             with_mass_ratio=with_mr,
-            graded_rules=bool(beyond[i * chunk : (i + 1) * chunk].any()),
+            graded_rules=graded(i),
         )
         pending.append((i, res))
         if len(pending) > _IN_FLIGHT:
