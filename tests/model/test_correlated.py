@@ -150,3 +150,30 @@ def test_near_threshold_observables_stay_close_to_the_product_ones():
     for f in ("overlap2", "contact_density_nm3"):
         ratio = np.asarray(getattr(corr, f)) / np.asarray(getattr(prod, f))
         assert np.all((ratio > 0.85) & (ratio < 1.3)), (f, ratio)
+
+
+@pytest.mark.slow
+def test_phase_diagram_with_the_correlated_switch_equals_scalar_solves():
+    """`phase_diagram(config=SolverConfig(ansatz="correlated"))` (chunked, two-pass Newton starts)
+    gives each point's own scalar correlated solve, and lies below the product sweep."""
+    cfg = qdsim.SolverConfig(ansatz="correlated")
+    system = qdsim.load_system()
+    radii, xs = np.array([1.6, 2.5, 4.0]), np.array([0.1, 0.4])
+    ds = qdsim.phase_diagram(radius_nm=radii, x=xs, system=system, config=cfg, chunk_points=4)
+    base = qdsim.phase_diagram(radius_nm=radii, x=xs, system=system)
+    assert np.isfinite(ds["exchange_free_energy"].values).sum() >= 3
+    for i, R in enumerate(radii):
+        for j, x in enumerate(xs):
+            s = qdsim.solve_sphere(system.sphere_params(x), R, config=cfg, throw=False)
+            assert int(ds["status"].values[i, j]) == int(s.status)
+            if np.isnan(s.energy_eV):
+                continue
+            for var, f in (
+                ("exchange_free_energy", "energy_eV"),
+                ("dark_bright_splitting", "dark_bright_eV"),
+                ("overlap2", "overlap2"),
+            ):
+                assert float(ds[var].values[i, j]) == pytest.approx(float(getattr(s, f)), rel=1e-9)
+            assert (
+                ds["exchange_free_energy"].values[i, j] <= base["exchange_free_energy"].values[i, j]
+            )
