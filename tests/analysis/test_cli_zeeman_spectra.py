@@ -13,16 +13,7 @@ from qdsim.analysis.spectroscopy.spectra import HC_eV_nm
 from qdsim.cli import main
 from qdsim.cli.zeeman import lines_from_spectra, read_lines_csv
 from tests.analysis import spectrum_writer as sw
-
-TRUTH = {
-    "E_bright_eV": 1.8170,
-    "dark_bright_eV": 1.5e-3,
-    "split_xy_eV": 0.27e-3,
-    "split_z_eV": 0.10e-3,
-    "g_X": 2.6,
-    "g_e_minus_g_h": 2.0,
-    "gamma_dia_eV_T2": 8e-6,
-}
+from tests.analysis.test_zeeman import TRUTH  # the dot-3-like fan of the Zeeman tests
 
 
 def write_series(tmp_path, kind="spe3"):
