@@ -12,16 +12,7 @@ from hypothesis import strategies as hst
 
 from qdsim import analysis
 from qdsim.cli import main
-
-TRUTH = {
-    "E_bright_eV": 1.8170,
-    "dark_bright_eV": 1.5e-3,
-    "split_xy_eV": 0.27e-3,
-    "split_z_eV": 0.10e-3,
-    "g_X": 2.6,
-    "g_e_minus_g_h": 2.0,
-    "gamma_dia_eV_T2": 8e-6,
-}
+from tests.analysis.test_zeeman import TRUTH  # the dot-3-like fan of the Zeeman tests
 
 # the paper's dot 3 (physics.md C.4), energies rounded to 0.1 meV -> sigma 0.05 meV
 DOT3 = """# dot 3, Zhang et al., Fig. 3 (0 T doublet centred on 1.8167 eV, split 270 ueV)
