@@ -131,7 +131,11 @@ def sweep(
         "rerun the same command to resume an interrupted sweep).",
     ),
     plot: Path = typer.Option(None, "--plot", help="Also draw the Fig. 3g diagram to this PNG."),
-    chunk_points: int = typer.Option(None, help="Points per compiled chunk (default 128)."),
+    chunk_points: int = typer.Option(
+        None,
+        help="Points per compiled chunk (default: 128 on CPU; on a GPU the largest that fits "
+        "half its free memory, from XLA's memory analysis).",
+    ),
     block_rows: int = typer.Option(
         None, help="Radii per block (the unit of zarr chunks and resuming; default ~2^16 points)."
     ),

@@ -14,7 +14,8 @@ import itertools
 import json
 import os
 import platform
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import jax
@@ -38,6 +39,20 @@ __all__ = ["phase_diagram"]
 DEFAULT_CHUNK = 128
 #: Chunks dispatched ahead of the one being collected (JAX dispatch is asynchronous).
 _IN_FLIGHT = 4
+#: On an accelerator (any device but the CPU) without `chunk_points`, the chunk is the largest
+#: power of two whose in-flight chunks (`_IN_FLIGHT` + the one being collected) fit
+#: `MEMORY_FRACTION` of the device's free memory, at the bytes per point that XLA's compiled
+#: memory analysis gives for the kernel at `_PROBE_POINTS` points (`chunk_for_memory`).
+MEMORY_FRACTION = 0.5
+#: Largest chunk the memory policy picks (2^20 points, ~70 GB of temporaries at the ~67 kB per
+#: point measured on CPU).
+MAX_CHUNK = 1 << 20
+#: Smallest chunk the memory policy picks (below it: a warning, and this chunk all the same).
+MIN_CHUNK = DEFAULT_CHUNK
+#: Chunk on an accelerator that reports no memory statistics (`device.memory_stats()` None or
+#: without "bytes_limit"): ~0.3 GB of temporaries per chunk at ~67 kB per point.
+FALLBACK_CHUNK = 4096
+_PROBE_POINTS = 1024
 _OVERRIDES = ("f_v", "bowing_Eg", "mass_ratio")
 _FLOAT_FIELDS = tuple(f for f in SphereSolution._fields if f != "status")
 #: Grids of at least this many points run in two passes: every `_COARSE_STRIDE`-th point per
@@ -95,6 +110,95 @@ def _solve_chunk(
 
     sol, guess = jax.vmap(point)(*inputs)
     return jnp.stack([getattr(sol, f) for f in _FLOAT_FIELDS] + [guess]), sol.status
+
+
+def chunk_for_memory(
+    points: int,
+    bytes_per_point: float | None,
+    memory_stats: Mapping[str, int] | None,
+    *,
+    in_flight: int = _IN_FLIGHT + 1,
+    fraction: float = MEMORY_FRACTION,
+    max_chunk: int = MAX_CHUNK,
+    min_chunk: int = MIN_CHUNK,
+) -> tuple[int, str]:
+    """Points per chunk on an accelerator: pure policy, (chunk, reason) from memory numbers.
+
+    The largest power of two `c` with `c * bytes_per_point * in_flight <= fraction * free`, where
+    free = `memory_stats["bytes_limit"]` - `memory_stats.get("bytes_in_use", 0)` (the keys of
+    JAX's `Device.memory_stats()`), capped at `max_chunk` and at the power of two >= `points`.
+    Assumes the kernel's memory grows linearly with the chunk (XLA's memory analysis on CPU:
+    66.7, 67.3 and 70.9 kB per point at 128, 1024 and 4096 points; the power-of-two floor and
+    `fraction` leave room for the 6 % growth). Without memory statistics or bytes per point:
+    `FALLBACK_CHUNK`. Where even `min_chunk` does not fit: a `RuntimeWarning` and `min_chunk`
+    (the solve may then run out of device memory; give `chunk_points`)."""
+    cap = min(max_chunk, 1 << max(0, (int(points) - 1).bit_length()))
+    if not memory_stats or "bytes_limit" not in memory_stats or not bytes_per_point:
+        chunk = min(FALLBACK_CHUNK, cap)
+        return chunk, f"fallback: the device reports no memory statistics; {chunk} points"
+    free = int(memory_stats["bytes_limit"]) - int(memory_stats.get("bytes_in_use", 0))
+    fit = int(fraction * free // (bytes_per_point * in_flight))
+    what = (
+        f"{bytes_per_point / 1e3:.1f} kB/point (XLA memory analysis), {free / 2**30:.2f} GiB "
+        f"free, {fraction:.0%} of it for {in_flight} chunks in flight: {fit} points"
+    )
+    if fit < min_chunk:
+        warnings.warn(
+            f"device memory: {what}, fewer than the minimum chunk; using {min_chunk} points "
+            "(give chunk_points to choose)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        chunk = min(min_chunk, cap)
+        return chunk, f"memory: {what}; below the minimum, {chunk} points"
+    chunk = min(1 << (fit.bit_length() - 1), cap)
+    return chunk, f"memory: {what}; {chunk} points (cap {cap})"
+
+
+@functools.lru_cache(maxsize=16)
+def _bytes_per_point(dev, n_values: int, keys, config, with_mr: bool, probe=_PROBE_POINTS):
+    """Device bytes per point of `_solve_chunk` on `dev`: XLA's compiled memory analysis
+    (temporaries + arguments + outputs - aliased) at `probe` points, divided by `probe`; None
+    where the backend gives no analysis. One compile (not run), cached per process."""
+    with float64(), _on(dev):
+        compiled = _solve_chunk.lower(
+            jax.ShapeDtypeStruct((n_values,), jnp.float64),
+            jax.ShapeDtypeStruct((6, probe), jnp.float64),
+            keys=keys,
+            config=config,
+            with_mass_ratio=with_mr,
+            graded_rules=False,  # the graded kernel's memory is the same within 0.1 % (CPU)
+        ).compile()
+    m = compiled.memory_analysis()
+    if m is None:
+        return None
+    used = (
+        m.temp_size_in_bytes
+        + m.argument_size_in_bytes
+        + m.output_size_in_bytes
+        - m.alias_size_in_bytes
+    )
+    return used / probe if used > 0 else None
+
+
+def _choose_chunk(chunk_points, n, block_points, dev, keys, config, with_mr) -> tuple[int, str]:
+    """(points per chunk, why): `chunk_points` if given; on the CPU `DEFAULT_CHUNK` (fewer for
+    grids smaller than it; no compile); on an accelerator `chunk_for_memory` of its free memory
+    and the kernel's bytes per point, capped at the block's points."""
+    if chunk_points is not None:
+        if chunk_points < 1:
+            raise ValueError(f"chunk_points must be >= 1, got {chunk_points}")
+        return int(chunk_points), "given (chunk_points)"
+    target = dev if dev is not None else jax.devices()[0]
+    if target.platform == "cpu":
+        chunk = min(DEFAULT_CHUNK, 1 << max(0, (n - 1).bit_length()))
+        return chunk, f"CPU default: {DEFAULT_CHUNK} points (temporaries stay in cache)"
+    try:
+        stats = target.memory_stats()
+    except Exception:  # noqa: BLE001  (backends without the call raise assorted errors)
+        stats = None
+    bpp = _bytes_per_point(target, len(keys), keys, config, with_mr) if stats else None
+    return chunk_for_memory(block_points, bpp, stats)
 
 
 def _solve_points(values, inputs, *, keys, chunk, config, with_mr, report, done0=0):
@@ -249,7 +353,11 @@ def phase_diagram(
     - `f_v`, `bowing_Eg` (eV), `mass_ratio` (m_h/m_e at fixed reduced mass): override the system
       value; a scalar replaces it, a 1-D array adds a dimension of that name.
     - `config`: `SolverConfig` (static).
-    - `chunk_points`: points per compiled chunk (default 128, fewer for small grids).
+    - `chunk_points`: points per compiled chunk. Default: 128 on the CPU (fewer for small
+      grids); on a GPU (any accelerator) the largest power of two whose in-flight chunks fit
+      half the device's free memory, from XLA's memory analysis of the kernel (one extra
+      compile; `chunk_for_memory`), at most the points of a block. The attrs `chunk_points`
+      and `chunk_reason` record the choice; a zarr store resumes only with the same chunk.
     - `progress`: True for a progress bar, or a callback `f(done_points, total_points)`.
     - `two_pass`: None (default) solves blocks of >= 4096 points in two passes, a coarse subgrid
       first and the rest started from what their solved neighbours say (1.2-1.3x faster on
@@ -311,15 +419,14 @@ def phase_diagram(
 
     shape = tuple(a.size for a in axes.values())
     n = int(np.prod(shape))
-    chunk = int(chunk_points or min(DEFAULT_CHUNK, 1 << max(0, (n - 1).bit_length())))
-    if chunk < 1:
-        raise ValueError(f"chunk_points must be >= 1, got {chunk_points}")
     row = n // shape[0]
     rows = int(block_rows or max(1, min(shape[0], _BLOCK_POINTS // row)))
     if rows < 1:
         raise ValueError(f"block_rows must be >= 1, got {block_rows}")
     blocks = [slice(r, min(r + rows, shape[0])) for r in range(0, shape[0], rows)]
     dev = _device(device)
+    keys = tuple(system.values)
+    chunk, chunk_reason = _choose_chunk(chunk_points, n, row * rows, dev, keys, config, with_mr)
 
     dims = tuple(axes)
     coords = {
@@ -345,6 +452,8 @@ def phase_diagram(
         "device": f"{dev.platform if dev is not None else jax.default_backend()} "
         f"({platform.machine()})",
         "config": json.dumps(config._asdict()),
+        "chunk_points": chunk,
+        "chunk_reason": chunk_reason,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "failed_points": -1,
         **system.provenance(),
@@ -383,7 +492,6 @@ def phase_diagram(
         out["status"] = np.empty(shape, dtype=np.int32)
 
     report = _progress_callback(progress, n)
-    keys = tuple(system.values)
     spec = _BlockSpec(
         axes=axes,
         scalars=scalars,
