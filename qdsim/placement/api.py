@@ -130,6 +130,9 @@ def place(
       nuisances dSR, hwLT, f_v, bowing_Eg, mass_ratio.
     - `diameter_prior_nm=(lo, hi)`, `x_prior=(lo, hi)`, `fix={nuisance: value}`: overrides.
     - `model_error`: dict overriding `MODEL_ERROR` (energy_eV in eV; the others relative).
+    - `config`: the forward model's `SolverConfig`, e.g. `SolverConfig(ansatz="correlated")`
+      for the correlated exciton (both engines; the grid table is cached per config). Recorded
+      in `diagnostics["solver_config"]`.
     - `grid`: `GridSpec` of the grid engine; `cache`: table directory (False: no files).
     - `num_samples`: posterior draws returned (default: grid 4000; NUTS 1000 in all, split over
       `num_chains` chains run one after the other), `num_warmup` (NUTS, per chain), `seed`.
@@ -209,6 +212,8 @@ def place(
                 PlacementWarning,
                 stacklevel=2,
             )
+    # which forward model answered (the ansatz moves energies by ~0.5 meV: issue 16)
+    diagnostics = dict(diagnostics, solver_config=config._asdict())
     return Placement.from_samples(
         draws,
         measurements=meas,

@@ -323,3 +323,48 @@ def test_lifetime_alone_says_it_cannot_separate_and_advice_names_what_is_missing
     )
     if q.degenerate:
         assert "dark-bright" not in q.explanation and "lifetime" in q.explanation
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::qdsim.placement.PlacementWarning")  # coarse-draw notes
+def test_placement_runs_on_the_correlated_ansatz_by_a_setting(system, priors, tmp_path):
+    """`place(..., config=SolverConfig(ansatz="correlated"))` (issue 16): the grid table is the
+    correlated forward model (against `predict_batch` with the same config, exchange maps
+    included), lies at or below the product table everywhere both bind (variational: the
+    product is the correlated basis' first member), is cached under its own key, and the
+    placement records the ansatz."""
+    corr = qdsim.SolverConfig(ansatz="correlated")
+    spec = pgrid.GridSpec(n_radius=12, n_x=8, n_slices=2, n_exchange=4)
+    tab = pgrid.load_table(system, priors, spec, corr, cache=tmp_path)
+    prod = pgrid.load_table(system, priors, spec, qdsim.SolverConfig(), cache=tmp_path)
+    assert len(list(tmp_path.glob("table-*.nc"))) == 2
+    both = (tab.ok.values > 0) & (prod.ok.values > 0)
+    assert both.sum() > 0.5 * both.size
+    shift = (tab.E0.values - prod.E0.values)[both]
+    assert shift.max() <= 1e-12 and shift.min() < -1e-4  # eV: correlation lowers the energy
+
+    k, i, j = (a[:4] for a in np.nonzero(both))
+    dSR, hwLT = np.full(4, 3e-4), np.full(4, 1.5e-3)
+    pred = predict_batch(
+        system,
+        tab.radius.values[i],
+        tab.x.values[j],
+        tab.f_v.values[k],
+        tab.bowing_Eg.values[k],
+        tab.mass_ratio.values[k],
+        dSR,
+        hwLT,
+        corr,
+    )
+    assert pred.ok.all()
+    ddb = dSR * tab.A.values[k, i, j] + hwLT * tab.B.values[k, i, j]
+    np.testing.assert_allclose(tab.E0.values[k, i, j] + ddb, pred.energy_eV, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(ddb, pred.dark_bright_eV, rtol=1e-7)
+
+    kw = dict(energy_eV=(1.8167, 5e-4), dark_bright_eV=(1.5e-3, 0.3e-3), grid=spec)
+    p = place(**kw, cache=tmp_path, config=corr)
+    q = place(**kw, cache=tmp_path)
+    assert p.diagnostics["solver_config"]["ansatz"] == "correlated"
+    assert q.diagnostics["solver_config"]["ansatz"] == "product"
+    assert p.diameter_nm != q.diameter_nm
+    assert '"ansatz": "correlated"' in p.to_dataset().attrs["diagnostics"]
