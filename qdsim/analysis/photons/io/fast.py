@@ -166,11 +166,13 @@ if HAVE_NUMBA:
             return t * whole
         return t * whole + np.int64(np.rint(np.float64(t) * frac))
 
-    @numba.njit(cache=True, nogil=True)
-    def _decode_t2_ps(
+    @numba.njit(inline="always")
+    def _t2_body(
         rec, fam, tmask, wrap, keep, keep_sync, whole, frac, exact, st, counts, o_t, o_c, m_t, m_b
     ):  # pragma: no cover - compiled
-        """T2 chunk appended to a whole-file stream: times in ps, kept channels only."""
+        """T2 chunk appended to a whole-file stream: times in ps, kept channels only. Inlined
+        into one kernel per family (`_T2_PS`), `fam` a constant there: no per-record branch on
+        the layout."""
         carry = st[CARRY]
         last = st[LAST]
         n = st[N_OUT]
@@ -228,10 +230,11 @@ if HAVE_NUMBA:
         st[N_OVF] = n_o
         st[N_SYNC] = n_s
 
-    @numba.njit(cache=True, nogil=True)
-    def _decode_t3_ps(
+    @numba.njit(inline="always")
+    def _t3_body(
         rec,
         fam,
+        full,
         tmask,
         wrap,
         keep,
@@ -250,8 +253,8 @@ if HAVE_NUMBA:
     ):  # pragma: no cover - compiled
         """T3 chunk appended to a whole-file stream: time = sync time + micro time (ps), in
         time order (stable: equal times keep record order), kept channels only; micro times
-        and sync indices too when `o_m` is not empty."""
-        full = o_m.size > 0
+        and sync indices too when `full`. Inlined into one kernel per family and `full`
+        (`_T3_PS`), both constants there."""
         carry = st[CARRY]
         last = st[LAST]
         n = st[N_OUT]
@@ -301,6 +304,72 @@ if HAVE_NUMBA:
         st[N_OUT] = n
         st[N_MARK] = n_m
         st[N_OVF] = n_o
+
+    # One compiled kernel per layout family (and T3 output set), the body inlined with `fam`
+    # (and `full`) as constants: the per-record branches on them fold away (~20 % of a T3
+    # decode). Written out, not generated, so that numba can cache each one on disk.
+
+    @numba.njit(cache=True, nogil=True)
+    def _t2_ps_ph(rec, tmask, wrap, keep, ks, whole, frac, exact, st, counts, o_t, o_c, m_t, m_b):
+        _t2_body(rec, 0, tmask, wrap, keep, ks, whole, frac, exact, st, counts, o_t, o_c, m_t, m_b)
+
+    @numba.njit(cache=True, nogil=True)
+    def _t2_ps_hh1(rec, tmask, wrap, keep, ks, whole, frac, exact, st, counts, o_t, o_c, m_t, m_b):
+        _t2_body(rec, 1, tmask, wrap, keep, ks, whole, frac, exact, st, counts, o_t, o_c, m_t, m_b)
+
+    @numba.njit(cache=True, nogil=True)
+    def _t2_ps_hh2(rec, tmask, wrap, keep, ks, whole, frac, exact, st, counts, o_t, o_c, m_t, m_b):
+        _t2_body(rec, 2, tmask, wrap, keep, ks, whole, frac, exact, st, counts, o_t, o_c, m_t, m_b)
+
+    @numba.njit(cache=True, nogil=True)
+    def _t3_ps_ph(rec, tm, wrap, keep, whole, frac, ex, mic, st, cnt, ot, oc, om, os_, mt, mb):
+        _t3_body(
+            rec, 0, False, tm, wrap, keep, whole, frac, ex, mic, st, cnt, ot, oc, om, os_, mt, mb
+        )
+
+    @numba.njit(cache=True, nogil=True)
+    def _t3_ps_hh1(rec, tm, wrap, keep, whole, frac, ex, mic, st, cnt, ot, oc, om, os_, mt, mb):
+        _t3_body(
+            rec, 1, False, tm, wrap, keep, whole, frac, ex, mic, st, cnt, ot, oc, om, os_, mt, mb
+        )
+
+    @numba.njit(cache=True, nogil=True)
+    def _t3_ps_hh2(rec, tm, wrap, keep, whole, frac, ex, mic, st, cnt, ot, oc, om, os_, mt, mb):
+        _t3_body(
+            rec, 2, False, tm, wrap, keep, whole, frac, ex, mic, st, cnt, ot, oc, om, os_, mt, mb
+        )
+
+    @numba.njit(cache=True, nogil=True)
+    def _t3_ps_ph_full(rec, tm, wrap, keep, whole, frac, ex, mic, st, cnt, ot, oc, om, os_, mt, mb):
+        _t3_body(
+            rec, 0, True, tm, wrap, keep, whole, frac, ex, mic, st, cnt, ot, oc, om, os_, mt, mb
+        )
+
+    @numba.njit(cache=True, nogil=True)
+    def _t3_ps_hh1_full(
+        rec, tm, wrap, keep, whole, frac, ex, mic, st, cnt, ot, oc, om, os_, mt, mb
+    ):
+        _t3_body(
+            rec, 1, True, tm, wrap, keep, whole, frac, ex, mic, st, cnt, ot, oc, om, os_, mt, mb
+        )
+
+    @numba.njit(cache=True, nogil=True)
+    def _t3_ps_hh2_full(
+        rec, tm, wrap, keep, whole, frac, ex, mic, st, cnt, ot, oc, om, os_, mt, mb
+    ):
+        _t3_body(
+            rec, 2, True, tm, wrap, keep, whole, frac, ex, mic, st, cnt, ot, oc, om, os_, mt, mb
+        )
+
+    _T2_PS = {0: _t2_ps_ph, 1: _t2_ps_hh1, 2: _t2_ps_hh2}
+    _T3_PS = {
+        (0, False): _t3_ps_ph,
+        (1, False): _t3_ps_hh1,
+        (2, False): _t3_ps_hh2,
+        (0, True): _t3_ps_ph_full,
+        (1, True): _t3_ps_hh1_full,
+        (2, True): _t3_ps_hh2_full,
+    }
 
 
 def decode_fast(
@@ -382,11 +451,11 @@ def decode_into(
     fam = FAMILY_CODE[layout.family]
     whole, frac, exact = unit
     if layout.t3:
-        if len(out) == 2:  # times and channels only: micro times and syncs not written
+        full = len(out) == 4
+        if not full:  # times and channels only: micro times and syncs not written
             out = (*out, _EMPTY, _EMPTY)
-        _decode_t3_ps(
+        _T3_PS[fam, full](
             records,
-            fam,
             layout.time_mask,
             layout.wrap,
             keep,
@@ -400,9 +469,8 @@ def decode_into(
             *markers,
         )
     else:
-        _decode_t2_ps(
+        _T2_PS[fam](
             records,
-            fam,
             layout.time_mask,
             layout.wrap,
             keep,
