@@ -206,6 +206,32 @@ def test_pulsed_normalisation_side_peaks():
     np.testing.assert_array_equal(raw.values, h["counts"].values)
 
 
+def test_g2_dataarray_equals_public_constructor():
+    """g2 assembles its DataArray through xarray's direct constructor: the result is identical
+    to the public constructor's (values, coords, attrs, the delay index), behaves like it, and
+    no two results share attrs."""
+    import xarray as xr
+
+    s, _ = pulsed_source(5, duration_s=0.005)
+    for how in ("cw", "pulsed", False):
+        h = analysis.g2(s, bin_ps=32, window_ps=45_000, normalize=how)
+        ref = correlate._g2_array_public(
+            h.values, h["delay"].values, h["counts"].values, h["counts_err"].values, h.attrs
+        )
+        xr.testing.assert_identical(h, ref)
+        assert h.xindexes["delay"].equals(ref.xindexes["delay"])
+        assert list(h.indexes) == ["delay"] and list(h.coords) == list(ref.coords)
+        d = float(h["delay"][10])
+        assert h.sel(delay=d).identical(ref.sel(delay=d))
+        assert (h * 2).identical(ref * 2)
+    h["delay"].attrs["x"] = 1
+    h["counts"].attrs["x"] = 1
+    h.attrs["x"] = 1
+    again = analysis.g2(s, bin_ps=32, window_ps=45_000, normalize=False)
+    assert "x" not in again["delay"].attrs and "x" not in again["counts"].attrs
+    assert "x" not in again.attrs
+
+
 def test_pulsed_normalisation_needs_side_peaks():
     rng = np.random.default_rng(1)
     s = make_stream(rng, 20_000, 10**9)

@@ -545,17 +545,58 @@ def g2(
         "delay_definition": "t(channels[1]) - t(channels[0])",
     }
     attrs.update(extra)
+    return _g2_array(values, delay, hist, err, attrs)
+
+
+_DELAY_ATTRS = {"units": "ps", "long_name": "delay (bin centre)"}
+_COUNTS_ATTRS = {"units": "counts", "long_name": "raw coincidences"}
+_ERR_ATTRS = {"long_name": "Poisson standard error of the values (sqrt(counts)/norm_factor)"}
+
+
+def _g2_array(
+    values: np.ndarray,
+    delay: np.ndarray,
+    hist: np.ndarray,
+    err: np.ndarray,
+    attrs: dict[str, Any],
+) -> xr.DataArray:
+    """The DataArray `g2` returns. Assembled from its parts (variables, the `delay` index)
+    through xarray's direct constructor: the public one checks and converts every coordinate,
+    ~0.15-0.2 ms, as long as decoding a 10^5-record file. The tests check the result identical
+    to the public constructor's (`_g2_array_public`), which is used if this xarray lacks the
+    internals."""
+    try:
+        import pandas as pd
+        from xarray.core.indexes import PandasIndex
+
+        index = PandasIndex(pd.Index(delay, name="delay"), "delay", coord_dtype=delay.dtype)
+        dvar = xr.Variable(("delay",), delay, dict(_DELAY_ATTRS), fastpath=True)
+        coords = {
+            **index.create_variables({"delay": dvar}),
+            "counts": xr.Variable(("delay",), hist, dict(_COUNTS_ATTRS), fastpath=True),
+            "counts_err": xr.Variable(("delay",), err, dict(_ERR_ATTRS), fastpath=True),
+        }
+        var = xr.Variable(("delay",), values, attrs, fastpath=True)
+        return xr.DataArray._construct_direct(var, coords, "g2", {"delay": index})
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - other xarray
+        return _g2_array_public(values, delay, hist, err, attrs)
+
+
+def _g2_array_public(
+    values: np.ndarray,
+    delay: np.ndarray,
+    hist: np.ndarray,
+    err: np.ndarray,
+    attrs: dict[str, Any],
+) -> xr.DataArray:
+    """`_g2_array` through xarray's public constructor."""
     return xr.DataArray(
         values,
         dims=("delay",),
         coords={
-            "delay": ("delay", delay, {"units": "ps", "long_name": "delay (bin centre)"}),
-            "counts": ("delay", hist, {"units": "counts", "long_name": "raw coincidences"}),
-            "counts_err": (
-                "delay",
-                err,
-                {"long_name": "Poisson standard error of the values (sqrt(counts)/norm_factor)"},
-            ),
+            "delay": ("delay", delay, dict(_DELAY_ATTRS)),
+            "counts": ("delay", hist, dict(_COUNTS_ATTRS)),
+            "counts_err": ("delay", err, dict(_ERR_ATTRS)),
         },
         name="g2",
         attrs=attrs,
