@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -25,7 +27,7 @@ from qdsim.analysis.photons.io.errors import FileFormatError
 from qdsim.analysis.photons.io.records import layout_for
 from qdsim.analysis.photons.io.source import RecordSource, check_record_count
 
-__all__ = ["open_ptu", "read_phu"]
+__all__ = ["open_ptu", "open_ptu_lean", "read_phu"]
 
 
 class _Capture(logging.Handler):
@@ -96,6 +98,102 @@ def _header_problem(path: str, exc: Exception) -> str:
     return f"corrupt header (ptufile: {type(exc).__name__}: {exc})"
 
 
+#: The header tags `open_ptu` reads (`_source`): all `_scan_ptu_tags` collects.
+_SOURCE_TAGS = frozenset(
+    {
+        "TTResultFormat_TTTRRecType",
+        "TTResultFormat_BitsPerRecord",
+        "Measurement_Mode",
+        "MeasDesc_GlobalResolution",
+        "MeasDesc_Resolution",
+        "TTResult_NumberOfRecords",
+        "MeasDesc_AcquisitionTime",
+    }
+)
+
+_SOURCE_BYTES = frozenset(t.encode() for t in _SOURCE_TAGS)
+
+# PicoQuant tag types (ptufile.PqTagType): fixed 8-byte values, and those whose 8 bytes give
+# the size of the data that follows the tag
+_INT8, _BOOL8, _FLOAT8, _EMPTY8 = 0x10000008, 0x00000008, 0x20000008, 0xFFFF0008
+_TDATETIME = 0x21000008
+_FIXED = frozenset({_INT8, _BOOL8, _FLOAT8, _EMPTY8, _TDATETIME, 0x11000008, 0x12000008})
+_PQ_EPOCH = datetime(1899, 12, 30)  # TDateTime: days since then (ptufile converts so)
+_ANSI, _WIDE, _BLOB, _FLOAT8_ARRAY = 0x4001FFFF, 0x4002FFFF, 0xFFFFFFFF, 0x2001FFFF
+_TAG = struct.Struct("<32siI8s")
+
+
+def _scan_ptu_tags(path: str) -> tuple[dict[str, Any], int] | None:
+    """`(tags, byte offset of the records)` of a PTU file, `tags` holding only the
+    `_SOURCE_TAGS` present, with the values ptufile's parser gives them (of a repeated tag the
+    last, as ptufile keeps), from one read of the header; other tags are stepped over.
+
+    Returns None for anything ptufile might treat otherwise, fail on or log as fatal: an
+    indexed or non-numeric source tag, an unknown tag type, a negative or odd data size, a
+    wide string or date that does not convert, a repeated tag that ptufile's merging of
+    repeats could trip over, a file ending inside its header, a bad version field.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read(1 << 16)
+        if len(data) < 16 or data[:8] != b"PQTTTR\0\0":
+            return None
+        data[8:16].strip(b"\0").decode()  # ptufile's version field (raises as ptufile would)
+        tags: dict[str, Any] = {}
+        indexed: dict[bytes, bool] = {}  # tag id -> ptufile holds a list (else one value)
+        unpack, pos = _TAG.unpack_from, 16
+        while True:
+            while pos + 48 > len(data):  # the header goes on: read on
+                more = fh.read(max(1 << 16, len(data)))
+                if not more:
+                    return None
+                data += more
+            raw, index, typecode, value = unpack(data, pos)
+            pos += 48
+            tagid = raw.rstrip(b"\0")  # ptufile drops non-ASCII bytes: not followed here
+            if tagid == b"Header_End":
+                return tags, pos
+            if not tagid.isascii():
+                return None
+            if tagid == b"Fast_Load_End":
+                continue
+            if typecode not in _FIXED:
+                if typecode not in (_ANSI, _WIDE, _BLOB, _FLOAT8_ARRAY):
+                    return None  # ptufile: "invalid tag type", fatal
+                size = int.from_bytes(value, "little", signed=True)
+                if size < 0 or (
+                    size % 8 and (typecode == _FLOAT8_ARRAY or tagid == b"ChkHistogram")
+                ):
+                    return None
+                while pos + size > len(data):
+                    more = fh.read(max(1 << 16, pos + size - len(data)))
+                    if not more:
+                        return None
+                    data += more
+                if typecode == _WIDE:
+                    data[pos : pos + size].decode("utf-16-le")  # raises as ptufile would
+                pos += size
+            elif typecode == _TDATETIME:  # ptufile converts dates: that raises as it would
+                _PQ_EPOCH + timedelta(days=struct.unpack("<d", value)[0])
+            # ptufile merges repeats: a later value replaces one value, an index >= 0 extends
+            # a list; extending a single value (or comparing arrays) raises there
+            if tagid in indexed and (
+                tagid == b"ChkHistogram" or (index >= 0 and not indexed[tagid])
+            ):
+                return None
+            indexed[tagid] = index >= 0
+            if tagid in _SOURCE_BYTES:
+                key = tagid.decode()
+                if index >= 0 or typecode not in (_INT8, _BOOL8, _FLOAT8, _EMPTY8):
+                    return None
+                if typecode == _FLOAT8:
+                    tags[key] = struct.unpack("<d", value)[0]
+                elif typecode == _EMPTY8:
+                    tags[key] = None
+                else:
+                    v = struct.unpack("<q", value)[0]
+                    tags[key] = bool(v) if typecode == _BOOL8 else v
+
+
 def open_ptu(path: str) -> RecordSource:
     """Describe the records of a PTU file (header only; nothing is decoded).
 
@@ -105,6 +203,28 @@ def open_ptu(path: str) -> RecordSource:
     """
     tags, offset, messages = _read_ptu_tags(path)
     _fatal(path, messages)
+    return _source(path, tags, offset, messages)
+
+
+def open_ptu_lean(path: str) -> RecordSource:
+    """`open_ptu` for a caller that needs the records and their units, not the header: the
+    tags `open_ptu` checks are taken from one read of the header (`_scan_ptu_tags`), in ~0.05
+    ms instead of ptufile's ~0.25 ms (a quarter of decoding a 10^5-record file). `header`
+    then holds only those tags, and `notes` lacks what ptufile would have logged. Any header
+    the scan cannot vouch for goes through `open_ptu`, so errors and warnings are its own.
+    """
+    try:
+        scanned = _scan_ptu_tags(path)
+    except Exception:  # noqa: BLE001 - anything odd: ptufile and open_ptu decide
+        scanned = None
+    if scanned is None:
+        return open_ptu(path)
+    tags, offset = scanned
+    return _source(path, tags, offset, [])
+
+
+def _source(path: str, tags: dict[str, Any], offset: int, messages: list[str]) -> RecordSource:
+    """The checks of `open_ptu` on a PTU header's tags, and the `RecordSource`."""
     if "TTResultFormat_TTTRRecType" not in tags:
         raise FileFormatError(f"{path}: PTU header lacks TTResultFormat_TTTRRecType")
     code = _scalar(path, tags, "TTResultFormat_TTTRRecType")

@@ -1,0 +1,141 @@
+"""The lean PTU header scan of the fused g2 path (`ptu.open_ptu_lean`) against `open_ptu`
+(ptufile): the same record source for intact headers, and for damaged ones the same error or
+warning (the scan hands every header it cannot vouch for to `open_ptu`)."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+
+import numpy as np
+import pytest
+
+from qdsim import analysis
+from qdsim.analysis.photons.io import ptu
+from tests.analysis import ptu_writer as w
+
+FIELDS = ("path", "format", "layout", "offset", "n_records", "tick_ps", "micro_ps")
+
+
+def _open(fn, path):
+    """`("ok", fields, source tags, warnings)` or `("error", type, message, warnings)`."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            src = fn(str(path))
+        except Exception as exc:  # noqa: BLE001 - compared between the two readers
+            return ("error", type(exc), str(exc), [str(c.message) for c in caught])
+    got = tuple(getattr(src, f) for f in FIELDS) + (src.header_duration_s,)
+    tags = {k: src.header[k] for k in ptu._SOURCE_TAGS if k in src.header}
+    return ("ok", got, tags, [str(c.message) for c in caught])
+
+
+def _same(path):
+    lean, full = _open(ptu.open_ptu_lean, path), _open(ptu.open_ptu, path)
+    assert lean == full, path
+    return lean[0]
+
+
+def _files(tmp_path):
+    rng = np.random.default_rng(5)
+    out = []
+    for name in w.RECTYPES:
+        if name.endswith("T2"):
+            tr = w.encode_t2(name, w.random_events_t2(rng, name, 50, mean_gap=1000))
+            out.append(
+                w.write_ptu(tmp_path / f"{name}.ptu", name, tr.records, global_resolution_s=1e-12)
+            )
+        else:
+            ev = [(int(s), w.PHOTON, 0, 5) for s in np.sort(rng.integers(0, 10**5, 50))]
+            tr = w.encode_t3(name, ev)
+            out.append(
+                w.write_ptu(
+                    tmp_path / f"{name}.ptu", name, tr.records, global_resolution_s=1e-7,
+                    resolution_s=4e-12,
+                )
+            )  # fmt: skip
+    return out
+
+
+def test_lean_equals_ptufile_every_record_type(tmp_path):
+    for path in _files(tmp_path):
+        assert ptu._scan_ptu_tags(str(path)) is not None  # the fast path is taken
+        assert _same(path) == "ok"
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", ["bischof_picoharp_v30_t2.ptu", "bischof_hydraharp_v20_t3.ptu"])
+def test_lean_equals_ptufile_real_files(data_file, name):
+    path = data_file(name)
+    assert ptu._scan_ptu_tags(str(path)) is not None  # out-of-order indexed tags included
+    assert _same(path) == "ok"
+    for channels in [(0, 1), (1, 0), (0, 0)]:  # the fused path (lean) == through a stream
+        a = analysis.g2(path, channels=channels)
+        b = analysis.g2(analysis.read_photons(path), channels=channels)
+        np.testing.assert_array_equal(a["counts"].values, b["counts"].values)
+
+
+@pytest.mark.data
+def test_every_header_byte_flipped_real_t3(data_file, tmp_path):
+    """Each byte of the real T3 file's header inverted in turn (every tag type it holds,
+    strings, indexed tags): the lean open and ptufile's agree on each."""
+    path = data_file("bischof_hydraharp_v20_t3.ptu")
+    data = path.read_bytes()
+    offset = ptu.open_ptu(str(path)).offset
+    bad = tmp_path / "flip.ptu"
+    seen = set()
+    for i in range(16, offset):
+        b = bytearray(data[: offset + 4096])  # the header and some records: enough to compare
+        b[i] ^= 0xFF
+        bad.write_bytes(bytes(b))
+        seen.add(_same(bad))
+    assert seen == {"ok", "error"}
+
+
+def test_every_header_byte_flipped_written(tmp_path):
+    for path in _files(tmp_path)[:2]:
+        data = path.read_bytes()
+        offset = ptu.open_ptu(str(path)).offset
+        bad = tmp_path / "flip.ptu"
+        for i in range(offset):
+            b = bytearray(data)
+            b[i] ^= 0xFF
+            bad.write_bytes(bytes(b))
+            _same(bad)
+
+
+def _tag(ident: str, index: int, typecode: int, value: bytes, data: bytes = b"") -> bytes:
+    return ident.encode().ljust(32, b"\0") + struct.pack("<iI", index, typecode) + value + data
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        _tag("X_Date", -1, 0x21000008, struct.pack("<d", 1e300)),  # date out of range
+        _tag("X_Date", -1, 0x21000008, struct.pack("<d", 45000.5)),  # a good date
+        _tag("X_Wide", -1, 0x4002FFFF, struct.pack("<q", 3), b"abc"),  # odd UTF-16
+        _tag("X_Wide", -1, 0x4002FFFF, struct.pack("<q", 4), "ab".encode("utf-16-le")),
+        _tag("X_Arr", -1, 0x2001FFFF, struct.pack("<q", 12), bytes(12)),  # not whole doubles
+        _tag("X_Arr", -1, 0x2001FFFF, struct.pack("<q", 16), bytes(16)),
+        _tag("ChkHistogram", -1, 0xFFFFFFFF, struct.pack("<q", 12), bytes(12)),
+        _tag("X_Blob", -1, 0xFFFFFFFF, struct.pack("<q", -8)),  # negative size
+        _tag("X_Bad", -1, 0x12345678, bytes(8)),  # unknown tag type
+        _tag("X_Int", -1, 0x10000008, bytes(8)) + _tag("X_Int", 1, 0x10000008, bytes(8)),
+        _tag("X_Int", -1, 0x10000008, bytes(8)) + _tag("X_Int", 0, 0x10000008, bytes(8)),
+        _tag("X_Int", 2, 0x10000008, bytes(8)) + _tag("X_Int", 0, 0x10000008, bytes(8)),
+        _tag("X_Int", 0, 0x10000008, bytes(8)) + _tag("X_Int", -1, 0x10000008, bytes(8)),
+        _tag("Measurement_Mode", 0, 0x10000008, struct.pack("<q", 2)),  # indexed source tag
+        _tag("MeasDesc_AcquisitionTime", -1, 0x20000008, struct.pack("<d", 5.0)),
+        _tag("TTResult_NumberOfRecords", -1, 0x00000008, struct.pack("<q", 1)),  # a bool
+        (b"X_\xe9".ljust(32, b"\0") + struct.pack("<iI", -1, 0x10000008) + bytes(8)),  # not ASCII
+        _tag("Fast_Load_End", -1, 0x4001FFFF, struct.pack("<q", 8)),  # no data read after it
+    ],
+)
+def test_odd_tags(tmp_path, extra):
+    """Tags placed before Header_End that ptufile converts, merges or rejects in its own way."""
+    tr = w.encode_t2("HydraHarp2T2", [(10, w.PHOTON, 0), (20, w.PHOTON, 1)])
+    path = w.write_ptu(tmp_path / "f.ptu", "HydraHarp2T2", tr.records, global_resolution_s=1e-12)
+    data = path.read_bytes()
+    end = data.index(b"Header_End".ljust(32, b"\0"))
+    path.write_bytes(data[:end] + extra + data[end:])
+    _same(path)
