@@ -62,26 +62,27 @@ def open_records(path: str | os.PathLike[str]) -> RecordSource:
     return _open_records(path)
 
 
-def _open_records(path: str | os.PathLike[str], lean: bool = False) -> RecordSource:
-    """`open_records`; `lean`: a PTU header is only scanned for the tags that locate and
-    describe the records (`ptu.open_ptu_lean`: `header` holds only those), for callers that
-    never show the header (`_windows`)."""
+def _open_records(path: str | os.PathLike[str], header: str = "ptufile") -> RecordSource:
+    """`open_records`; a PTU header read by ptufile (`header="ptufile"`), or by the package's
+    own scan (`ptu.open_ptu_lean`, which hands anything unusual to ptufile): every tag
+    (`"all"`), or only the tags that locate and describe the records (`"source"`), for a
+    caller that never shows the header (`_windows`)."""
     p = os.fspath(path)
     with open(p, "rb") as fh:
         head = fh.read(22)
     try:
-        return _open_by_content(p, head, lean)
+        return _open_by_content(p, head, header)
     except (FileFormatError, OSError, Warning):  # Warning: a warning turned into an error
         raise
     except Exception as exc:  # a header parser tripping over damaged bytes: still one line
         raise FileFormatError(f"{p}: corrupt header ({type(exc).__name__}: {exc})") from None
 
 
-def _open_by_content(p: str, head: bytes, lean: bool) -> RecordSource:
+def _open_by_content(p: str, head: bytes, header: str = "ptufile") -> RecordSource:
     if head[:8] == b"PQTTTR\0\0":
         from qdsim.analysis.photons.io.ptu import open_ptu, open_ptu_lean
 
-        return open_ptu_lean(p) if lean else open_ptu(p)
+        return open_ptu(p) if header == "ptufile" else open_ptu_lean(p, full=header == "all")
     if head[:8] in _OTHER_PQ:
         raise NotAPhotonFileError(f"{p}: {_OTHER_PQ[head[:8]]}")
     ident = head[:16].split(b"\0", 1)[0].decode("latin-1", "replace").strip()
@@ -383,7 +384,7 @@ def _read_whole(
     chunk edges exactly as `_Assembler.chunk` does."""
     if chunk_records < 1:
         raise ValueError(f"chunk_records must be >= 1, got {chunk_records}")
-    src = open_records(path)
+    src = _open_records(path, header="all")
     asm = _Assembler(
         src, sync_period_ps=sync_period_ps, include_sync=include_sync, channels=channels
     )
@@ -492,7 +493,7 @@ def _windows(
     """
     if chunk_records < 1:
         raise ValueError(f"chunk_records must be >= 1, got {chunk_records}")
-    src = _open_records(path, lean=True)  # the header itself is never shown
+    src = _open_records(path, header="source")  # the header itself is never shown
     asm = _Assembler(src, sync_period_ps=None, include_sync=False, channels=None)
     t3, n = src.t3, src.n_records
     unit_ps = asm.period if t3 else src.tick_ps
