@@ -400,12 +400,16 @@ def _read_whole(
     o_t = np.empty(n_out, np.int64)
     o_c = np.empty(n_out, np.int8)  # channels -1..63
     out = (o_t, o_c, np.empty(n_out, np.int64), np.empty(n_out, np.int64)) if t3 else (o_t, o_c)
-    markers = (np.empty(n_out, np.int64), np.empty(n_out, np.int64))
     st = np.zeros(fast.STATE_SIZE, np.int64)
     counts = np.zeros(64, np.int64)
     # records are read in slices of at most _READ_RECORDS into one small buffer (reused memory:
     # no page faults, cache-resident); chunk edges still decide the duration as in iter_photons
     buf = np.empty(min(chunk_records, _READ_RECORDS, n_out), np.uint32)
+    # markers of a slice, moved out after it (rare: a whole-file pair of arrays would only
+    # churn memory)
+    markers = (np.empty(buf.size, np.int64), np.empty(buf.size, np.int64))
+    mark_t: list[np.ndarray] = []
+    mark_b: list[np.ndarray] = []
     end_ps = boundary_ps = 0
     with open(src.path, "rb") as fh:
         fh.seek(src.offset)
@@ -426,6 +430,11 @@ def _read_whole(
                     )  # fmt: skip
                 except RecordError as exc:
                     raise FileFormatError(f"{src.path}: {exc}") from None
+                if st[fast.N_MARK]:
+                    n_mark = int(st[fast.N_MARK])
+                    mark_t.append(markers[0][:n_mark].copy())
+                    mark_b.append(markers[1][:n_mark].copy())
+                    st[fast.N_MARK] = 0
             # as _Assembler.chunk: the latest record end, and each chunk's cutoff
             end_ps = max(end_ps, int(ticks_to_ps(np.array([st[fast.END]]), unit_ps)[0]))
             if stop < n:
@@ -433,7 +442,7 @@ def _read_whole(
                 boundary_ps = max(boundary_ps, int(ticks_to_ps(np.array([cut]), unit_ps)[0]))
             if progress is not None:
                 progress(stop, n)
-    k, n_mark = int(st[fast.N_OUT]), int(st[fast.N_MARK])
+    k = int(st[fast.N_OUT])
     if asm.want is not None:
         asm.seen = {int(c): int(counts[c]) for c in range(64) if counts[c]}
         asm.seen[SYNC_CHANNEL] = int(st[fast.N_SYNC]) if asm.include_sync else 0
@@ -446,8 +455,8 @@ def _read_whole(
         micro_ps=out[2][:k] if t3 else None,
         sync_index=out[3][:k] if t3 else None,
         sync_period_ps=asm.period if t3 else None,
-        marker_time_ps=ticks_to_ps(markers[0][:n_mark], unit_ps),
-        marker_bits=markers[1][:n_mark].copy(),
+        marker_time_ps=ticks_to_ps(_join(mark_t), unit_ps),
+        marker_bits=_join(mark_b),
         duration_s=final_ps * 1e-12,
         header=src.header,
         path=src.path,
@@ -455,6 +464,13 @@ def _read_whole(
         record_type=src.layout.name,
         resolution_ps=src.micro_ps if t3 else src.tick_ps,
     )
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    """The int64 arrays `parts` end to end (a new array; empty for no parts)."""
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 class WindowStats:
