@@ -3,9 +3,9 @@
 - `read_photons(path)` / `iter_photons(path, chunk_records)`: PicoQuant PTU (T2/T3, PicoHarp,
   HydraHarp v1/v2, TimeHarp 260, MultiHarp record types; header through `ptufile`, or a scan
   that mirrors it, see `ptu`) and legacy PicoHarp .pt2/.pt3 and HydraHarp .ht2/.ht3 files, to
-  `PhotonStream`s with absolute times in ps and int8 channels. Files are recognised by content. Records are decoded by a numba kernel
-  (`fast`); the NumPy decoder `records.decode_numpy` is its reference
-  (`QDSIM_PHOTON_DECODER=numpy` selects it).
+  `PhotonStream`s with absolute times in ps and int8 channels. Files are recognised by
+  content. Records are decoded by a numba kernel (`fast`); the NumPy decoder
+  `records.decode_numpy` is its reference (`QDSIM_PHOTON_DECODER=numpy` selects it).
 - `read_histogram(path)`: PHU files, PicoQuant ASCII histogram exports, two-column CSV, to one
   `xarray.DataArray` per curve.
 - `FileFormatError` (a `ValueError`): a damaged or unknown file, one line naming it and the
