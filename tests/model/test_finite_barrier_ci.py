@@ -32,7 +32,6 @@ CORR = qdsim.SolverConfig(ansatz="correlated")
 PA = P_ASYM._replace(Eg_eV=0.0, eps_bg_in=0.0, eps_bg_out=0.0)
 PC = P_C5._replace(Eg_eV=0.0)
 AB_A = float(qdsim.bohr_star_nm(PA))
-RY_A = float(qdsim.rydberg_star_eV(PA))
 #: name, parameters, R (nm): P_ASYM at 0.5, 1, 2 a_B and a finite-barrier, equal-mass dot
 CASES = [
     ("P_ASYM R=0.5aB", PA, 0.5 * AB_A),
