@@ -460,8 +460,14 @@ def _tables(system, priors, fixed, data, model_error, r_nodes, config, free):
         )
         if ok.sum() < 4:
             raise ValueError("the measured energy's ridge crosses fewer than 4 ln R nodes")
-        i0, i1 = np.flatnonzero(ok)[[0, -1]]
-        ok[i0 : i1 + 1] = True  # contiguous
+        # the longest run of nodes with the ridge inside the interval (near the bound-state
+        # threshold at the smallest sizes a few isolated nodes can cross too)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(int), [0]])))
+        starts, stops = edges[::2], edges[1::2]
+        longest = np.argmax(stops - starts)
+        i0, i1 = starts[longest], stops[longest] - 1
+        ok[:] = False
+        ok[i0 : i1 + 1] = True
         xn = (x_ridge - x_lo) / span
         slope_lo = np.polyfit(r_nodes[i0 : i0 + 3], xn[i0 : i0 + 3], 1)[0]
         slope_hi = np.polyfit(r_nodes[i1 - 2 : i1 + 1], xn[i1 - 2 : i1 + 1], 1)[0]
@@ -469,17 +475,25 @@ def _tables(system, priors, fixed, data, model_error, r_nodes, config, free):
         xn[i1 + 1 :] = xn[i1] + slope_hi * (r_nodes[i1 + 1 :] - r_nodes[i1])
         ex = _fill(e_x, ok) * span
         g, H = _fill(g, ok) / span, _fill(H, ok) / span
-        walls = []  # (log density of the size prior at the wall in ln R, c0, slope)
-        for cut, i, sl, edge in ((i0 > 0, i0, slope_lo, 0.0), (i1 < n_r - 1, i1, slope_hi, 1.0)):
-            if cut and sl > 0:
-                c0 = r_nodes[i] + (edge - xn[i]) / sl
-                d = 2 * math.exp(c0)
-                walls.append(
-                    (priors["diameter"].logpdf(d) + math.log(d) - math.log(ex[i]), c0, sl, i)
-                )
+        walls = []  # (log density of the size prior there, c0, delta, slope, on)
+        for cut, i, j, sl, edge in (
+            (i0 > 0, i0, i0 - 1, slope_lo, 0.0),
+            (i1 < n_r - 1, i1, i1 + 1, slope_hi, 1.0),
+        ):
+            if not (cut and sl > 0):
+                continue
+            if abs(x_ridge[j] - (x_lo + edge * span)) <= 1e-4 * span:
+                # the ridge leaves the interval: the wall where x_r crosses its end; delta twice
+                # the wall's width in ln R
+                c0, delta, on = r_nodes[i] + (edge - xn[i]) / sl, 2 * sig / ex[i] / sl, 1.0
+            else:
+                # the ridge ends inside the interval where the state unbinds (the energy's
+                # derivatives fail at the next node): a hard edge, between the nodes
+                c0, delta, on = 0.5 * (r_nodes[i] + r_nodes[j]), max(2 * sig / ex[i] / sl, h), 0.0
+            d = 2 * math.exp(c0)
+            walls.append((priors["diameter"].logpdf(d) + math.log(d), c0, delta, sl, on))
         if walls:
-            _, c0, sl, i = max(walls)
-            wall = (c0, 2 * sig / ex[i] / sl, sl, 1.0)  # delta: twice the wall's width in ln R
+            wall = max(walls)[1:]
     else:
         sig = 1.0
         xn = np.full(n_r, (float(priors["x"].ppf(0.5)) - x_lo) / span)
