@@ -76,6 +76,8 @@ def test_info_lists_parameters_with_sources(capsys):
         (["sweep", "--mass-ratio", "-2"], "--mass-ratio: hole-to-electron mass ratios must be > 0"),
         (["sweep", "--bowing", "nan"], "--bowing: values must be finite"),
         (["sweep", "--device", "tpu"], "--device: expected cpu, gpu or auto"),
+        (["sweep", "--ansatz", "hylleraas"], "--ansatz: expected product or correlated, got 'hyl"),
+        (["sweep", "--n-quad", "1"], "--n-quad: must be >= 2, got 1"),
         (["sweep", "-o", "/no/such/dir/pd.nc"], "does not exist"),
         (["sweep", "-o", "/proc/pd.nc"], "--output /proc/pd.nc: cannot write in /proc"),
         (["sweep", "-o", "pd.csv"], "unknown output format '.csv'; use .nc"),

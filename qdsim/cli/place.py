@@ -346,6 +346,12 @@ def place_command(
         str, typer.Option("--method", help="grid (cached table, fast) or nuts (numpyro).")
     ] = "grid",
     system: Annotated[str, typer.Option("--system", help="System name or path.")] = "default",
+    ansatz: Annotated[
+        str,
+        typer.Option(
+            "--ansatz", help="Exciton ansatz of the forward model: product or correlated."
+        ),
+    ] = "product",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the posterior draws.")] = 0,
     num_samples: Annotated[
         int, typer.Option("--num-samples", help="Posterior draws per dot.")
@@ -368,6 +374,8 @@ def place_command(
 
     if method not in ("grid", "nuts"):
         raise UserError(f"--method must be grid or nuts, got {method!r}")
+    if ansatz not in ("product", "correlated"):
+        raise UserError(f"--ansatz: expected product or correlated, got {ansatz!r}")
     for out, what in ((output, "--output"), (plot, "--plot")):
         if out is not None and not out.parent.exists():
             raise UserError(f"{what} {out}: directory {out.parent} does not exist")
@@ -406,6 +414,7 @@ def place_command(
                 **kw,
                 method=method,
                 system=system,
+                config=qdsim.SolverConfig(ansatz=ansatz),
                 grid=spec,
                 cache=cache,
                 num_samples=num_samples,

@@ -128,6 +128,14 @@ def test_bad_input_one_line_exit_2(body, needle, tmp_path, cache, capsys):
     assert needle in err
 
 
+def test_bad_ansatz_one_line_exit_2(tmp_path, capsys):
+    toml = tmp_path / "dots.toml"
+    toml.write_text('[[dot]]\nname = "a"\nenergy_eV = [1.8, 0.001]\n')
+    code, _, err = run_cli(["place", toml, "--ansatz", "exact"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "--ansatz: expected product or correlated, got 'exact'" in err
+
+
 def test_missing_toml(tmp_path, capsys):
     code, _, err = run_cli(["place", tmp_path / "nope.toml"], capsys)
     assert code == 2 and "no such file" in err and err.count("\n") == 1
