@@ -559,13 +559,16 @@ def run_nuts(
     t0 = time.perf_counter()
     tab = _tables(system, priors, fixed, data, model_error, r_nodes, config, free)
 
+    def offsets(nu, size):
+        """dnu (free, points) of arrays of nuisance values (also with every nuisance fixed)."""
+        rows = [np.asarray(nu[n], dtype=float).reshape(-1) - nom[n] for n in free]
+        return jnp.asarray(np.stack(rows) if rows else np.zeros((0, size)), dtype=jnp.float64)
+
     def coords(u_or_p, nu, from_p):
         """(ln R, k, s) at p (from_p) or at ln R, for arrays of points (numpy in and out)."""
         with float64():
-            dnu = jnp.asarray(
-                np.stack([np.asarray(nu[n]) - nom[n] for n in free]).reshape(len(free), -1)
-            )
             v = jnp.asarray(u_or_p, dtype=jnp.float64).reshape(-1)
+            dnu = offsets(nu, v.size)
             u = _ln_r(v, dnu, tab)[0] if from_p else v
             k, sc = _ridge_point(u, dnu, tab)
             return np.asarray(u), np.asarray(k), np.asarray(sc)
@@ -606,7 +609,7 @@ def run_nuts(
     with float64():
         st = {k: init[k][starts] for k in ("ln_r", "x", *free)}
         _, k0, s0 = coords(st["ln_r"], st, False)
-        dnu0 = jnp.asarray(np.stack([st[n] - nom[n] for n in free]).reshape(len(free), -1))
+        dnu0 = offsets(st, num_chains)
         p0 = _p_of(st["ln_r"], dnu0, tab)
         z0 = {"p": p0, "w": (to_y(st["x"]) - k0) / s0}
         z0.update({n: nu_t[n].inv(st[n]) for n in free})
@@ -629,7 +632,7 @@ def run_nuts(
         # energy's total error over dE/dy at the start points (the ridge's width); p: its spread
         # over the best eighth of the start draws
         best = order[: max(num_chains, n_init // 8)]
-        dnu_b = jnp.asarray(np.stack([init[n][best] - nom[n] for n in free]).reshape(len(free), -1))
+        dnu_b = offsets({n: init[n][best] for n in free}, best.size)
         p_b = _p_of(init["ln_r"][best], dnu_b, tab)
         var = {"p": max(float(np.var(p_b)), 1e-4)}
         u = rng.uniform(0.001, 0.999, 512)
