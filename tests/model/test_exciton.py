@@ -446,10 +446,12 @@ def test_a_skipped_point_is_pinned_at_its_start_without_flags():
         mu = p.me_in * p.mh_in / (p.me_in + p.mh_in)
         return exciton.optimise(e, h, R, p.eps, mu, qdsim.SolverConfig(), 0.3, skip=skip)
 
+    @jax.jit  # one program: op-by-op dispatch of the Newton loops took ~50 s
+    def both(R):
+        return run(R, True), run(R, False), jax.grad(lambda r: run(r, True).energy_eV)(R)
+
     with qdsim.float64():
-        R = jnp.asarray(R)
-        pinned, free = run(R, True), run(R, False)
-        dE = jax.grad(lambda r: run(r, True).energy_eV)(R)
+        pinned, free, dE = both(jnp.asarray(R))
     assert float(jnp.log(pinned.lam_nm)) == pytest.approx(
         float(pinned.log_lam_guess) + 0.3, abs=1e-12
     )
