@@ -168,6 +168,7 @@ def test_infinite_barrier_is_insensitive_to_the_cut():
     assert a == pytest.approx(b, rel=2e-4)
 
 
+@pytest.mark.slow  # 30 s, mostly eager dispatch; the solver-level gradient test below stays
 def test_jit_and_gradient_match_finite_differences():
     def shift(R_nm, eps_out):
         e = ground_state(0.2, 0.3, 0.5, R_nm)
