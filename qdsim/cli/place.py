@@ -393,6 +393,9 @@ def place_command(
         except ValueError as exc:
             raise UserError(str(exc)) from None
     dots = read_dots(dots_file)
+    from qdsim.cli.model import _enable_compile_cache
+
+    _enable_compile_cache()  # the NUTS program compiles for minutes: once per machine
     console = Console()
     placements = []
     for d in dots:

@@ -208,7 +208,8 @@ def place(
         if bad or diagnostics["divergences"]:
             warnings.warn(
                 f"{name}: NUTS diagnostics: R-hat above 1.05 for {bad or 'none'}, "
-                f"{diagnostics['divergences']} divergent transitions; check before use",
+                f"{diagnostics['divergences']} divergent transitions; check before use "
+                "(method='grid' answers the same question without a sampler)",
                 PlacementWarning,
                 stacklevel=2,
             )
