@@ -139,6 +139,14 @@ def test_table_with_exchange_maps_equals_the_forward_model(system, priors, table
     dSR, hwLT = rng.uniform(0, 1e-3, 12), rng.uniform(2e-4, 3e-3, 12)
     ok = table.ok.values[k, i, j].astype(bool)
     assert ok.sum() >= 6
+    _assert_table_is_the_forward_model(system, table, k, i, j, dSR, hwLT, qdsim.SolverConfig())
+
+
+def _assert_table_is_the_forward_model(system, table, k, i, j, dSR, hwLT, config):
+    """Cells (slice k, radius i, x j) of a grid table with exchange constants (dSR, hwLT)
+    applied through its linear maps equal `predict_batch` (the full kernel with the constants
+    inside): status, energy to 1e-10 eV, splitting and lifetime to 1e-7 relative."""
+    ok = table.ok.values[k, i, j].astype(bool)
     pred = predict_batch(
         system,
         table.radius.values[i],
@@ -148,6 +156,7 @@ def test_table_with_exchange_maps_equals_the_forward_model(system, priors, table
         table.mass_ratio.values[k],
         dSR,
         hwLT,
+        config,
     )
     np.testing.assert_array_equal(pred.ok, ok)
     E0, A, B, G = (table[n].values[k, i, j][ok] for n in ("E0", "A", "B", "G"))
@@ -348,21 +357,7 @@ def test_placement_runs_on_the_correlated_ansatz_by_a_setting(system, priors, tm
 
     k, i, j = (a[:4] for a in np.nonzero(both))
     dSR, hwLT = np.full(4, 3e-4), np.full(4, 1.5e-3)
-    pred = predict_batch(
-        system,
-        tab.radius.values[i],
-        tab.x.values[j],
-        tab.f_v.values[k],
-        tab.bowing_Eg.values[k],
-        tab.mass_ratio.values[k],
-        dSR,
-        hwLT,
-        corr,
-    )
-    assert pred.ok.all()
-    ddb = dSR * tab.A.values[k, i, j] + hwLT * tab.B.values[k, i, j]
-    np.testing.assert_allclose(tab.E0.values[k, i, j] + ddb, pred.energy_eV, rtol=0, atol=1e-10)
-    np.testing.assert_allclose(ddb, pred.dark_bright_eV, rtol=1e-7)
+    _assert_table_is_the_forward_model(system, tab, k, i, j, dSR, hwLT, corr)
 
     kw = dict(energy_eV=(1.8167, 5e-4), dark_bright_eV=(1.5e-3, 0.3e-3), grid=spec)
     p = place(**kw, cache=tmp_path, config=corr)
