@@ -22,8 +22,10 @@ __all__ = ["MODEL_ERROR", "place", "resolve_priors"]
 #:   (median +13 %) and the lifetime by -25..+17 % (median -13 %). The common part of such a
 #:   shift is absorbed by the exchange constants dSR and hwLT, which are nuisances with priors far
 #:   wider than 13 % (Delta_DB is linear in them and the lifetime goes as 1/hwLT) or calibrated
-#:   over many dots (`calibrate`); what the likelihood must carry is the spread around it over
-#:   (R, x), about +-10-15 %: 10 % stays a stated assumption at the low end of it.
+#:   over many dots (`calibrate`); what the likelihood must carry is the spread about that
+#:   common shift over (R, x), whose full range is -27..+13 points about the median for Delta_DB
+#:   (-12..+30 for the lifetime): 10 % stays a stated assumption of its typical size, not a
+#:   bound on it.
 MODEL_ERROR = {"energy_eV": 0.5e-3, "dark_bright_rel": 0.10, "lifetime_rel": 0.10}
 
 
