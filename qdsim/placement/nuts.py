@@ -232,11 +232,6 @@ def _spline_eval(u, u0, h, coef):
     return ((c[0] * t + c[1]) * t + c[2]) * t + c[3]
 
 
-def _log_softplus(t):
-    """log(log(1 + e^t)), exact to float64 for t < -30 (where it is t)."""
-    return jnp.where(t < -30.0, t, jnp.log(jnp.logaddexp(0.0, jnp.maximum(t, -30.0))))
-
-
 def _fill(values, valid):
     """Values at invalid nodes: those of the nearest valid node (the last axis is ln R)."""
     idx = np.flatnonzero(valid)
