@@ -370,12 +370,12 @@ def place_command(
     from rich.table import Table
 
     import qdsim
+    from qdsim.cli.model import _enable_compile_cache, _solver_config
     from qdsim.placement import GridSpec
 
     if method not in ("grid", "nuts"):
         raise UserError(f"--method must be grid or nuts, got {method!r}")
-    if ansatz not in ("product", "correlated"):
-        raise UserError(f"--ansatz: expected product or correlated, got {ansatz!r}")
+    config = _solver_config(ansatz)
     for out, what in ((output, "--output"), (plot, "--plot")):
         if out is not None and not out.parent.exists():
             raise UserError(f"{what} {out}: directory {out.parent} does not exist")
@@ -393,8 +393,6 @@ def place_command(
         except ValueError as exc:
             raise UserError(str(exc)) from None
     dots = read_dots(dots_file)
-    from qdsim.cli.model import _enable_compile_cache
-
     _enable_compile_cache()  # the NUTS program compiles for minutes: once per machine
     console = Console()
     placements = []
@@ -417,7 +415,7 @@ def place_command(
                 **kw,
                 method=method,
                 system=system,
-                config=qdsim.SolverConfig(ansatz=ansatz),
+                config=config,
                 grid=spec,
                 cache=cache,
                 num_samples=num_samples,
